@@ -1,0 +1,58 @@
+"""xai_sanity: checkable explanations — enhancers, explainers and sanity metrics for Quantus."""
+
+from . import _builtin  # noqa: F401  (registers the built-in methods)
+from .enhancers import (
+    NoiseEnsemble,
+    NoiseGrad,
+    NoiseGradPlusPlus,
+    SmoothGrad,
+    SmoothGradSquared,
+    VarGrad,
+)
+from .explain import build_method, explain
+from .explainers import (
+    Explainer,
+    GradCAM,
+    Gradient,
+    GradientSHAP,
+    GradientXInput,
+    GuidedBackprop,
+    GuidedGradCAM,
+    IntegratedGradients,
+    RandomAttribution,
+    Saliency,
+    SobelEdges,
+)
+from .noise_level import NoiseLevelResult, tune_noise_level
+from .registry import METHODS, METRICS, SIMILARITIES, get_method, register
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "METHODS",
+    "METRICS",
+    "SIMILARITIES",
+    "Explainer",
+    "GradCAM",
+    "Gradient",
+    "GradientSHAP",
+    "GradientXInput",
+    "GuidedBackprop",
+    "GuidedGradCAM",
+    "IntegratedGradients",
+    "NoiseEnsemble",
+    "NoiseGrad",
+    "NoiseGradPlusPlus",
+    "NoiseLevelResult",
+    "RandomAttribution",
+    "Saliency",
+    "SmoothGrad",
+    "SmoothGradSquared",
+    "SobelEdges",
+    "VarGrad",
+    "build_method",
+    "explain",
+    "get_method",
+    "register",
+    "tune_noise_level",
+]

@@ -1,0 +1,87 @@
+"""``xai_sanity.explain``: one functional entry point, mirroring ``quantus.explain``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .enhancers import NoiseEnsemble
+from .explainers.base import Explainer
+from .registry import METHODS
+
+
+def build_method(method: str | Callable, **params: Any) -> Callable:
+    """Resolve ``method`` (a registered name, an explainer or any explain function) with
+    ``params``.
+
+    For an enhancer, parameters it does not take are passed on to its base explain function
+    (``build_method("NoiseGrad++", base="IntegratedGradients", steps=16)``).
+    """
+    if isinstance(method, str):
+        factory = METHODS[method]
+        if not (isinstance(factory, type) and issubclass(factory, Explainer)):
+            return factory if not params else _bind(factory, params)
+        method = factory()
+    if isinstance(method, NoiseEnsemble):
+        own = set(method._param_names())
+        extra = {k: v for k, v in params.items() if k not in own}
+        params = {k: v for k, v in params.items() if k in own}
+        if extra:
+            params["base_kwargs"] = {**(params.get("base_kwargs") or method.base_kwargs or {}), **extra}
+        return method.clone(**params)
+    if isinstance(method, Explainer):
+        return method.clone(**params) if params else method
+    if callable(method):
+        return _bind(method, params) if params else method
+    raise TypeError(f"method must be a registered name or an explain function, got {method!r}")
+
+
+def _bind(func: Callable, params: dict[str, Any]) -> Callable:
+    import functools
+
+    return functools.partial(func, **params)
+
+
+def explain(
+    model: nn.Module,
+    inputs: np.ndarray | torch.Tensor,
+    targets: np.ndarray | torch.Tensor | Sequence[int] | int,
+    method: str | Callable = "Gradient",
+    *,
+    device: str | torch.device | None = None,
+    reduce_axes: Sequence[int] | None = (1,),
+    keepdims: bool = True,
+    **params: Any,
+) -> np.ndarray:
+    """Explain ``model`` at ``inputs`` for ``targets`` with a registered method.
+
+    Works as ``explain_func=xai_sanity.explain`` in Quantus, with the method and its
+    parameters in ``explain_func_kwargs``.
+
+    Parameters
+    ----------
+    method : str or callable, default "Gradient"
+        A name from :data:`xai_sanity.METHODS` (``"Saliency"``, ``"NoiseGrad++"``, ...), or an
+        explain function.
+    device, reduce_axes, keepdims
+        As for every explain function (see :class:`xai_sanity.explainers.Explainer`).
+    **params
+        The method's parameters (e.g. ``steps=16`` for Integrated Gradients; for enhancers
+        ``base="IntegratedGradients"``, ``n_models=10``; parameters an enhancer does not
+        take go to its base).
+
+    Examples
+    --------
+    >>> import torch, numpy as np
+    >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 3))
+    >>> x = np.ones((2, 3, 2, 2), np.float32)
+    >>> explain(model, x, [0, 1], method="NoiseGrad++", base="Saliency", n_models=2,
+    ...         n_samples=2).shape
+    (2, 1, 2, 2)
+    """
+    func = build_method(method, **params)
+    return func(model, inputs, targets, device=device, reduce_axes=reduce_axes, keepdims=keepdims)

@@ -1,0 +1,221 @@
+"""The explain-function contract shared by every built-in explainer and enhancer.
+
+An explain function is any callable ``f(model, inputs, targets, **kwargs) -> np.ndarray``
+(Quantus's contract). :class:`Explainer` implements the parts common to all of ours:
+argument checks, device handling, the model guard, channel reduction and the single
+conversion to ``np.float32`` at the end. Subclasses implement :meth:`Explainer.attribute`,
+which works on tensors on the model's device.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from .._safety import model_guard
+from .._validation import (
+    as_input_tensor,
+    as_target_tensor,
+    check_model,
+    check_reduce_axes,
+    check_targets_in_range,
+    resolve_device,
+)
+
+# Keywords a caller may pass to any explain function that carry no meaning for it:
+# quantus.evaluate adds ``method=<key>`` when a callable is given as an XAI method.
+IGNORED_CALL_KWARGS = frozenset({"method"})
+
+
+class Explainer:
+    """Base class: a picklable, parameterised explain function.
+
+    Parameters are stored by ``__init__`` unchanged (scikit-learn style) and validated at
+    use. Keyword arguments of a call that name a parameter override it for that call, so
+    ``IntegratedGradients()(model, x, y, steps=16)`` works like quantus.explain's kwargs.
+    """
+
+    #: Registry name of the method.
+    name: ClassVar[str] = ""
+    #: Minimum ``inputs.ndim`` the method supports.
+    min_ndim: ClassVar[int] = 2
+    #: Whether the method draws random numbers (then it takes ``seed``).
+    stochastic: ClassVar[bool] = False
+
+    # -- parameters ---------------------------------------------------------------------
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [
+            p.name
+            for p in sig.parameters.values()
+            if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+        ]
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor parameters of this explain function."""
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def clone(self, **overrides: Any) -> Explainer:
+        """A copy with some parameters replaced; unknown names raise ``TypeError``."""
+        unknown = set(overrides) - set(self._param_names())
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__} got unexpected keyword argument(s) {sorted(unknown)}; "
+                f"its parameters are {self._param_names()}"
+            )
+        return type(self)(**{**self.get_params(), **overrides})
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and _params_equal(self.get_params(), other.get_params())
+
+    __hash__ = object.__hash__
+
+    # -- the explain-function contract ----------------------------------------------------
+    def __call__(
+        self,
+        model: nn.Module,
+        inputs: np.ndarray | torch.Tensor,
+        targets: np.ndarray | torch.Tensor | Sequence[int] | int,
+        *,
+        device: str | torch.device | None = None,
+        reduce_axes: Sequence[int] | None = (1,),
+        keepdims: bool = True,
+        **kwargs: Any,
+    ) -> np.ndarray:
+        """Explain ``model``'s outputs for ``targets`` at ``inputs``.
+
+        Parameters
+        ----------
+        model : torch.nn.Module
+            The model; handed back bit-identical (weights, buffers, flags, hooks).
+        inputs : numpy.ndarray or torch.Tensor of shape (N, C, ...)
+        targets : array-like of int, shape (N,), or one int for the whole batch
+        device : str or torch.device, optional
+            Where to compute; defaults to the model's device (must match it).
+        reduce_axes : tuple of int or None, default (1,)
+            Axes summed over, as in ``quantus.explain`` (``()`` or ``None`` keeps channels).
+        keepdims : bool, default True
+            Keep reduced axes with size 1.
+        **kwargs
+            Overrides of this explainer's parameters for this call; ``method`` (passed by
+            ``quantus.evaluate``) is accepted and ignored.
+
+        Returns
+        -------
+        numpy.ndarray of float32, shape (N, 1, ...) by default.
+        """
+        for key in IGNORED_CALL_KWARGS:
+            kwargs.pop(key, None)
+        if kwargs:
+            return self.clone(**kwargs)(
+                model, inputs, targets, device=device, reduce_axes=reduce_axes, keepdims=keepdims
+            )
+        model = check_model(model)
+        dev = resolve_device(device, model)
+        x = as_input_tensor(inputs, dev, min_ndim=self.min_ndim)
+        # Compute in the model's floating dtype, as quantus.explain casts inputs to float32:
+        # float64 numpy inputs would otherwise fail in the model's first layer.
+        model_dtype = next(
+            (t.dtype for t in (*model.parameters(), *model.buffers()) if t.is_floating_point()),
+            None,
+        )
+        if model_dtype is not None:
+            x = x.to(model_dtype)
+        y = as_target_tensor(targets, x.shape[0], dev)
+        axes = check_reduce_axes(reduce_axes, x.ndim)
+        self._check_params()
+        with model_guard(model):
+            attribution = self.attribute(model, x, y)
+        return to_numpy(reduce_attribution(attribution, axes, keepdims))
+
+    def _check_params(self) -> None:
+        """Validate parameters (called at use, not in ``__init__``)."""
+
+    def attribute(
+        self,
+        model: nn.Module,
+        inputs: torch.Tensor,
+        targets: torch.Tensor,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Attributions of shape ``inputs.shape`` (or ``(N, 1, ...)`` for CAM maps).
+
+        Called with the model already guarded and in eval mode, tensors on its device.
+        ``generator`` is given by callers that manage randomness (the enhancers); a
+        stochastic method otherwise seeds its own from ``seed``.
+        """
+        raise NotImplementedError
+
+
+def _params_equal(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    if a.keys() != b.keys():
+        return False
+    for key in a:
+        va, vb = a[key], b[key]
+        if isinstance(va, (np.ndarray, torch.Tensor)) or isinstance(vb, (np.ndarray, torch.Tensor)):
+            if not np.array_equal(np.asarray(va), np.asarray(vb)):
+                return False
+        elif va != vb:
+            return False
+    return True
+
+
+def reduce_attribution(attribution: torch.Tensor, axes: tuple[int, ...], keepdims: bool) -> torch.Tensor:
+    """Sum over ``axes`` like quantus.explain (no reduction for 2-D attributions)."""
+    if not axes or attribution.ndim < 3:
+        return attribution
+    return attribution.sum(dim=axes, keepdim=keepdims)
+
+
+def to_numpy(attribution: torch.Tensor) -> np.ndarray:
+    """The one conversion to numpy at the end of every explain call."""
+    return attribution.detach().to(dtype=torch.float32).cpu().numpy()
+
+
+def class_scores(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Forward ``inputs`` and pick each sample's target logit, checking the output shape."""
+    outputs = model(inputs)
+    if not isinstance(outputs, torch.Tensor) or outputs.ndim != 2:
+        shape = tuple(outputs.shape) if isinstance(outputs, torch.Tensor) else type(outputs).__name__
+        raise ValueError(f"model must return class scores of shape (N, n_classes), got {shape}")
+    check_targets_in_range(targets, outputs.shape[1])
+    return outputs.gather(1, targets[:, None]).squeeze(1)
+
+
+def input_gradient(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Gradient of each sample's target logit with respect to its input."""
+    x = inputs.detach().requires_grad_(True)
+    with torch.enable_grad():
+        score = class_scores(model, x, targets).sum()
+        (grad,) = torch.autograd.grad(score, x)
+    return grad
+
+
+def expand_like(value: object, inputs: torch.Tensor, name: str) -> torch.Tensor:
+    """Broadcast a baseline-like ``value`` (scalar, (C,...) or (N or 1, C, ...)) to ``inputs``."""
+    if value is None:
+        return torch.zeros_like(inputs)
+    tensor = torch.as_tensor(
+        value.detach() if isinstance(value, torch.Tensor) else value,
+        dtype=inputs.dtype,
+        device=inputs.device,
+    )
+    if tensor.ndim == inputs.ndim - 1:
+        tensor = tensor.unsqueeze(0)
+    try:
+        return torch.broadcast_to(tensor, inputs.shape)
+    except RuntimeError as err:
+        raise ValueError(
+            f"{name} of shape {tuple(tensor.shape)} cannot be broadcast to inputs of shape "
+            f"{tuple(inputs.shape)}"
+        ) from err
