@@ -1,6 +1,6 @@
 """xai_sanity: checkable explanations — enhancers, explainers and sanity metrics for Quantus."""
 
-from . import _builtin  # noqa: F401  (registers the built-in methods)
+from . import _builtin, metrics, similarity  # noqa: F401  (registers built-in methods, metrics, similarities)
 from .enhancers import (
     NoiseEnsemble,
     NoiseGrad,
@@ -9,6 +9,7 @@ from .enhancers import (
     SmoothGradSquared,
     VarGrad,
 )
+from .evaluation import evaluate
 from .explain import build_method, explain
 from .explainers import (
     Explainer,
@@ -51,6 +52,7 @@ __all__ = [
     "SobelEdges",
     "VarGrad",
     "build_method",
+    "evaluate",
     "explain",
     "get_method",
     "register",

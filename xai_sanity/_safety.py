@@ -93,12 +93,13 @@ def restore(model: nn.Module, snap: ModelSnapshot) -> None:
 
 @contextlib.contextmanager
 def model_guard(
-    model: nn.Module, *, eval_mode: bool = True, copy_tensors: bool = True
+    model: nn.Module, *, eval_mode: bool = True, freeze: bool = True, copy_tensors: bool = True
 ) -> Iterator[ModelSnapshot]:
     """Context manager that hands the model back exactly as it came, also on error.
 
     Inside the block the model is in ``eval()`` mode (unless ``eval_mode=False``) and
-    parameters do not require gradients (explanations need input gradients only).
+    parameters do not require gradients (explanations need input gradients only; unless
+    ``freeze=False``).
     Parameters, buffers, ``.grad``, ``training`` and ``requires_grad`` flags and hooks are
     restored on exit. Yields the snapshot, whose ``tensors`` hold the original values.
     """
@@ -106,8 +107,9 @@ def model_guard(
     try:
         if eval_mode:
             model.eval()
-        for param in model.parameters():
-            param.requires_grad_(False)
+        if freeze:
+            for param in model.parameters():
+                param.requires_grad_(False)
         yield snap
     finally:
         if copy_tensors:

@@ -54,9 +54,51 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    run_demo(args.out, device=args.device, quick=args.quick, seed=args.seed, progress=not args.no_progress)
+    return 0
+
+
+REPRODUCTIONS = {
+    "sanity-checks": ("xai_sanity.reproduce.sanity_checks", "run_sanity_checks", "xai_sanity_sanity_checks"),
+}
+
+
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    import importlib
+
+    module_name, func_name, default_out = REPRODUCTIONS[args.study]
+    run = getattr(importlib.import_module(module_name), func_name)
+    run(
+        args.out or default_out,
+        device=args.device,
+        quick=args.quick,
+        seed=args.seed,
+        progress=not args.no_progress,
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xai-sanity", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("demo", help="the main job: data, model, explanations, every metric, a report")
+    p.add_argument("--out", default="xai_sanity_report", help="report folder (default: %(default)s)")
+    p.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda (default: cpu)")
+    p.add_argument("--quick", action="store_true", help="a small run, under a minute on 2 CPU cores")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.set_defaults(func=_cmd_demo)
+    p = sub.add_parser("reproduce", help="reproduce a seed paper's findings as tables and figures")
+    p.add_argument("study", choices=sorted(REPRODUCTIONS), help="which study")
+    p.add_argument("--out", default=None, help="output folder")
+    p.add_argument("--device", default=None)
+    p.add_argument("--quick", action="store_true", help="a small smoke run")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_cmd_reproduce)
     p = sub.add_parser("methods", help="list the registered explain methods")
     p.set_defaults(func=_cmd_methods)
     p = sub.add_parser("check", help="run the conformance check over every registered method")

@@ -64,26 +64,26 @@ class GradientXInput(Explainer):
 _IG_METHODS = ("gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right", "riemann_middle")
 
 
-def integration_points(steps: int, method: str) -> tuple[np.ndarray, np.ndarray]:
+def integration_points(steps: int, quadrature: str) -> tuple[np.ndarray, np.ndarray]:
     """Points ``alpha`` in [0, 1] and weights of a quadrature rule for ``∫_0^1 g(α) dα``.
 
     Gauss–Legendre nodes come from ``numpy.polynomial.legendre.leggauss`` mapped from
     [-1, 1] to [0, 1]; the Riemann rules use ``steps`` equal sub-intervals.
     """
-    if method == "gausslegendre":
+    if quadrature == "gausslegendre":
         nodes, weights = np.polynomial.legendre.leggauss(steps)
         return (nodes + 1.0) / 2.0, weights / 2.0
-    if method == "riemann_trapezoid":
+    if quadrature == "riemann_trapezoid":
         if steps < 2:
-            raise ValueError("steps must be >= 2 for method='riemann_trapezoid'")
+            raise ValueError("steps must be >= 2 for quadrature='riemann_trapezoid'")
         alphas = np.linspace(0.0, 1.0, steps)
         weights = np.full(steps, 1.0 / (steps - 1))
         weights[[0, -1]] /= 2.0
         return alphas, weights
     offsets = {"riemann_left": 0.0, "riemann_right": 1.0, "riemann_middle": 0.5}
-    if method not in offsets:
-        raise ValueError(f"method must be one of {_IG_METHODS}, got {method!r}")
-    return (np.arange(steps) + offsets[method]) / steps, np.full(steps, 1.0 / steps)
+    if quadrature not in offsets:
+        raise ValueError(f"quadrature must be one of {_IG_METHODS}, got {quadrature!r}")
+    return (np.arange(steps) + offsets[quadrature]) / steps, np.full(steps, 1.0 / steps)
 
 
 class IntegratedGradients(Explainer):
@@ -97,9 +97,11 @@ class IntegratedGradients(Explainer):
         The reference input ``x'``: a scalar, one ``(C, H, W)`` input or one per sample.
     steps : int, default 50
         Number of quadrature points (captum's ``n_steps``).
-    method : str, default "gausslegendre"
-        Quadrature rule; captum's default, also ``"riemann_trapezoid"``, ``"riemann_left"``,
-        ``"riemann_right"``, ``"riemann_middle"``.
+    quadrature : str, default "gausslegendre"
+        Quadrature rule (captum's ``method``; named differently here because ``method`` is
+        Quantus's keyword for the explanation method): captum's default Gauss–Legendre, or
+        ``"riemann_trapezoid"`` (textbook weights ``1/(steps-1)``; captum's trapezoid weights
+        sum to ``(steps-1)/steps``), ``"riemann_left"``, ``"riemann_right"``, ``"riemann_middle"``.
     internal_batch_size : int, default 1024
         Most interpolated inputs forwarded at once (bounds memory; the result does not
         depend on it).
@@ -111,23 +113,23 @@ class IntegratedGradients(Explainer):
         self,
         baseline: float | np.ndarray | torch.Tensor = 0.0,
         steps: int = 50,
-        method: str = "gausslegendre",
+        quadrature: str = "gausslegendre",
         internal_batch_size: int = 1024,
     ) -> None:
         self.baseline = baseline
         self.steps = steps
-        self.method = method
+        self.quadrature = quadrature
         self.internal_batch_size = internal_batch_size
 
     def _check_params(self) -> None:
         check_positive_int(self.steps, "steps")
         check_positive_int(self.internal_batch_size, "internal_batch_size")
-        if self.method not in _IG_METHODS:
-            raise ValueError(f"method must be one of {_IG_METHODS}, got {self.method!r}")
+        if self.quadrature not in _IG_METHODS:
+            raise ValueError(f"quadrature must be one of {_IG_METHODS}, got {self.quadrature!r}")
 
     def attribute(self, model, inputs, targets, generator=None):
         baseline = expand_like(self.baseline, inputs, "baseline")
-        alphas, weights = integration_points(self.steps, self.method)
+        alphas, weights = integration_points(self.steps, self.quadrature)
         delta = inputs - baseline
         n = inputs.shape[0]
         steps_per_chunk = max(1, self.internal_batch_size // n)

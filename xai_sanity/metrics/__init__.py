@@ -1,0 +1,42 @@
+"""Quantus-compatible metrics. Each is registered in :data:`xai_sanity.METRICS`."""
+
+from ..registry import METRICS
+from . import localisation, randomisation
+from .base import Metric, check_batch
+from .localisation import (
+    AUC,
+    AttributionLocalisation,
+    PointingGame,
+    RelevanceMassAccuracy,
+    RelevanceRankAccuracy,
+    TopKIntersection,
+)
+from .randomisation import DataRandomisation, ModelParameterRandomisation, RandomLogit
+
+# Registered under their class names, with Quantus's ``name`` strings as aliases.
+_LOCALISATION_METRICS = [
+    (PointingGame, ("Pointing-Game", "Pointing Game")),
+    (AttributionLocalisation, ("Attribution Localisation", "Attribution Localization")),
+    (TopKIntersection, ("Top-K Intersection",)),
+    (RelevanceRankAccuracy, ("Relevance Rank Accuracy",)),
+    (RelevanceMassAccuracy, ("Relevance Mass Accuracy",)),
+    (AUC, ("AUC",)),
+]
+for _cls, _aliases in _LOCALISATION_METRICS:
+    METRICS.register(_cls, name=_cls.name, aliases=_aliases)
+
+__all__ = [
+    "AUC",
+    "AttributionLocalisation",
+    "DataRandomisation",
+    "Metric",
+    "ModelParameterRandomisation",
+    "PointingGame",
+    "RandomLogit",
+    "RelevanceMassAccuracy",
+    "RelevanceRankAccuracy",
+    "TopKIntersection",
+    "check_batch",
+    "localisation",
+    "randomisation",
+]
