@@ -14,6 +14,11 @@ from xai_sanity.testing import ConformanceError, check_metric
 _TRAIN_RNG = np.random.default_rng(1)
 PARAMS = {
     "TopKIntersection": {"k": 20},
+    # Few perturbations keep the robustness checks fast.
+    "MaxSensitivity": {"nr_samples": 5},
+    "AvgSensitivity": {"nr_samples": 5},
+    "LocalLipschitzEstimate": {"nr_samples": 5},
+    "RelativeInputStability": {"nr_samples": 5},
     # A tiny random-label training run keeps the data-randomisation check fast.
     "DataRandomisation": {
         "train_data": (_TRAIN_RNG.random((32, 3, 16, 16), dtype=np.float32), _TRAIN_RNG.integers(0, 10, 32)),

@@ -1,6 +1,6 @@
 """xai_sanity: checkable explanations — enhancers, explainers and sanity metrics for Quantus."""
 
-from . import _builtin, metrics, similarity  # noqa: F401  (registers built-in methods, metrics, similarities)
+from . import _builtin, metrics, report, similarity  # noqa: F401  (registers built-in methods, metrics, similarities)
 from .enhancers import (
     NoiseEnsemble,
     NoiseGrad,

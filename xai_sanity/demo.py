@@ -40,13 +40,20 @@ class DemoResult:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def default_metrics() -> dict[str, Any]:
-    """Every registered metric that runs with default parameters on one batch."""
+def default_metrics(quick: bool = False) -> dict[str, Any]:
+    """Every registered metric that belongs in the default suite, built for one batch.
+
+    Each metric class says how: its ``suite_params`` (e.g. localisation on ``|a|``, one
+    averaged randomisation score) and, with ``quick``, its ``quick_params`` (fewer samples).
+    """
     metrics = {}
     for name in METRICS:
         factory = METRICS[name]
         if getattr(factory, "in_default_suite", True):
-            metrics[name] = factory()
+            params = {**getattr(factory, "suite_params", {})}
+            if quick:
+                params.update(getattr(factory, "quick_params", {}))
+            metrics[name] = factory(**params)
     return metrics
 
 
@@ -128,7 +135,7 @@ def run_demo(
 
     echo("[5/5] evaluating every registered metric")
     t = time.perf_counter()
-    metrics = default_metrics()
+    metrics = default_metrics(quick)
     scores = evaluate(
         model, x, y, s, methods=methods, metrics=metrics, a_batches=explanations, device=device,
         progress=progress,

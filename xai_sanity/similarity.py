@@ -10,16 +10,13 @@ numpy array paired with a tensor goes to the tensor's device), in ``float64``. P
 ``return_tensor=True`` to get the scores as a ``float64`` tensor on that device instead
 (what the metrics use to stay on the GPU).
 
-=================  ==========================  ===================  ==========================
-registered name    function                    ``higher_is_similar``  reference implementation
-=================  ==========================  ===================  ==========================
-``spearman``       :func:`spearman`            True                 ``scipy.stats.spearmanr``
-``spearman_abs``   :func:`spearman_abs`        True                 ``spearmanr(|a|, |b|)``
-``pearson``        :func:`pearson`             True                 ``scipy.stats.pearsonr``
-``ssim``           :func:`ssim`                True                 ``skimage.metrics.structural_similarity``
-``hog``            :func:`hog_similarity`      True                 ``spearmanr`` of ``skimage.feature.hog``
-``mse``            :func:`mse`                 False                ``np.mean((a - b) ** 2)``
-=================  ==========================  ===================  ==========================
+* ``"spearman"`` — :func:`spearman`, reference ``scipy.stats.spearmanr``;
+* ``"spearman_abs"`` — :func:`spearman_abs`, ``spearmanr(|a|, |b|)``;
+* ``"pearson"`` — :func:`pearson`, ``scipy.stats.pearsonr``;
+* ``"ssim"`` — :func:`ssim`, ``skimage.metrics.structural_similarity``;
+* ``"hog"`` — :func:`hog_similarity`, ``spearmanr`` of ``skimage.feature.hog`` features
+  (the features themselves: :func:`hog_features`);
+* ``"mse"`` — :func:`mse`, ``np.mean((a - b) ** 2)``.
 
 Each function carries a ``higher_is_similar`` attribute (``False`` only for :func:`mse`,
 where lower means more similar).
@@ -75,7 +72,7 @@ _SSIM_TRUNCATE = 3.5  # skimage: an 11-tap window for sigma = 1.5
 # SSIM filters at most this many float64 values per chunk of samples: bounds the memory
 # on an accelerator, and keeps the working set inside the caches on the CPU.
 _SSIM_CHUNK_VALUES = 1 << 24
-_SSIM_CHUNK_VALUES_CPU = 1 << 18
+_SSIM_CHUNK_VALUES_CPU = 1 << 20
 
 
 # -- input handling ---------------------------------------------------------------------
@@ -166,9 +163,15 @@ def _average_ranks(x: torch.Tensor) -> torch.Tensor:
 
     One sort per row; in sorted order each run of equal values spans the positions
     ``first..last``, found with a running max of run starts and a reversed running min of
-    run ends, and every member of the run gets rank ``(first + last) / 2 + 1``.
+    run ends, and every member of the run gets rank ``(first + last) / 2 + 1``. On the CPU
+    the sort is numpy's (several times faster than ``torch.sort`` there); the rest is shared.
     """
-    ordered, order = torch.sort(x, dim=1)
+    if x.device.type == "cpu":
+        order_np = np.argsort(x.numpy(), axis=1, kind="stable")
+        order = torch.from_numpy(order_np)
+        ordered = torch.gather(x, 1, order)
+    else:
+        ordered, order = torch.sort(x, dim=1)
     n, m = x.shape
     position = torch.arange(m, device=x.device).expand(n, m)
     change = ordered[:, 1:] != ordered[:, :-1]
@@ -475,6 +478,11 @@ def ssim(
     numpy.ndarray or torch.Tensor of shape (N,), float64
         Mean SSIM of each sample, at most 1 (identical maps).
 
+    Notes
+    -----
+    Computed in float64 whatever the input precision (skimage filters float32 input in
+    float32, so for float32 maps this is the more accurate of the two).
+
     References
     ----------
     Wang et al. (2004), Image quality assessment: from error visibility to structural
@@ -681,6 +689,17 @@ def hog_features(
     -------
     numpy.ndarray or torch.Tensor of shape (N, F), float64
         ``F = blocks_r * blocks_c * block_r * block_c * orientations`` in skimage's order.
+
+    Notes
+    -----
+    Parity with skimage (tested to 1e-5; observed differences are about 5e-8): skimage sums
+    each cell histogram in float32, this function in float64. The gradients are taken in
+    the input's precision (float32 or float64), as skimage does, so pixels fall into the
+    same bins. The one theoretical gap: ``torch.atan2`` and numpy's ``arctan2`` may differ
+    in the last bit, so an orientation within about 3e-14 degrees of a bin edge could land
+    in the neighbouring bin. Edges hit exactly by gradient ratios (0, 45, 90, 135 degrees)
+    come out identical in both; no mismatch was found over 2 million random and
+    integer-valued gradients for 1-36 bins.
 
     References
     ----------

@@ -1,7 +1,7 @@
 """Quantus-compatible metrics. Each is registered in :data:`xai_sanity.METRICS`."""
 
 from ..registry import METRICS
-from . import localisation, randomisation
+from . import localisation, randomisation, robustness
 from .base import Metric, check_batch
 from .localisation import (
     AUC,
@@ -12,6 +12,7 @@ from .localisation import (
     TopKIntersection,
 )
 from .randomisation import DataRandomisation, ModelParameterRandomisation, RandomLogit
+from .robustness import AvgSensitivity, LocalLipschitzEstimate, MaxSensitivity, RelativeInputStability
 
 # Registered under their class names, with Quantus's ``name`` strings as aliases.
 _LOCALISATION_METRICS = [
@@ -28,15 +29,20 @@ for _cls, _aliases in _LOCALISATION_METRICS:
 __all__ = [
     "AUC",
     "AttributionLocalisation",
+    "AvgSensitivity",
     "DataRandomisation",
+    "LocalLipschitzEstimate",
+    "MaxSensitivity",
     "Metric",
     "ModelParameterRandomisation",
     "PointingGame",
     "RandomLogit",
     "RelevanceMassAccuracy",
+    "RelativeInputStability",
     "RelevanceRankAccuracy",
     "TopKIntersection",
     "check_batch",
     "localisation",
     "randomisation",
+    "robustness",
 ]

@@ -38,6 +38,12 @@ class Metric(quantus.Metric):
     #: Whether ``xai-sanity demo`` runs it with default parameters on one test batch
     #: (False for protocols that retrain models, such as ROAR).
     in_default_suite: ClassVar[bool] = True
+    #: Constructor arguments for the default suite (``xai-sanity demo``, reproductions),
+    #: where one number per sample and method is wanted and maps are signed or not.
+    suite_params: ClassVar[dict[str, Any]] = {}
+    #: Constructor arguments for a cheap run (``xai-sanity demo --quick``, smoke tests),
+    #: e.g. fewer perturbation samples; applied by :func:`xai_sanity.demo.default_metrics`.
+    quick_params: ClassVar[dict[str, Any]] = {}
 
     def __init__(
         self,

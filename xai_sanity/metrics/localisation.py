@@ -55,6 +55,9 @@ class _LocalisationMetric(Metric):
     evaluation_category: ClassVar[EvaluationCategory] = EvaluationCategory.LOCALISATION
     score_direction: ClassVar[ScoreDirection] = ScoreDirection.HIGHER
     requires_s_batch: ClassVar[bool] = True
+    # In the default suite, localisation is scored on |a|: for signed maps (Gradient, IG)
+    # relevance mass inside the mask is otherwise ill-posed (Quantus's default is abs=False).
+    suite_params: ClassVar[dict[str, Any]] = {"abs": True}
     #: Problems seen during the running ``__call__``: message -> [affected, seen]. ``None``
     #: outside a call, where ``evaluate_batch`` warns at once.
     _pending: dict[str, list[int]] | None = None

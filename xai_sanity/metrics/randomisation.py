@@ -108,6 +108,10 @@ class _ExplainingMetric(Metric):
         return _preprocess(a, self.normalise, self.abs)
 
     def _similarity(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        # Compare on the model's device (batched similarity functions take tensors there).
+        device = getattr(self, "_device", None)
+        if device is not None and device.type != "cpu":
+            a, b = torch.as_tensor(a, device=device), torch.as_tensor(b, device=device)
         scores = np.asarray(self._similarity_func(a, b), dtype=np.float64).reshape(-1)
         if scores.shape[0] != len(a):
             raise ValueError(f"similarity_func returned {scores.shape[0]} scores for {len(a)} samples")
@@ -179,6 +183,7 @@ class ModelParameterRandomisation(_ExplainingMetric):
     name = "Model Parameter Randomisation"
     score_direction = ScoreDirection.LOWER
     evaluation_category = EvaluationCategory.RANDOMISATION
+    suite_params = {"return_average_correlation": True}
 
     def __init__(
         self,
@@ -266,6 +271,7 @@ class ModelParameterRandomisation(_ExplainingMetric):
         if explain_func is None:
             raise ValueError("ModelParameterRandomisation needs explain_func to re-explain randomised models")
         self._check_params()
+        self._device = model_device(model)
         ekw = self._explain_kwargs(explain_func_kwargs, device)
         scores: dict[str, np.ndarray] = {}
         with model_guard(model, eval_mode=False, freeze=False):
