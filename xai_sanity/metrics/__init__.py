@@ -1,7 +1,7 @@
 """Quantus-compatible metrics. Each is registered in :data:`xai_sanity.METRICS`."""
 
 from ..registry import METRICS
-from . import localisation, randomisation, robustness
+from . import localisation, randomisation, roar, robustness
 from .base import Metric, check_batch
 from .localisation import (
     AUC,
@@ -12,6 +12,7 @@ from .localisation import (
     TopKIntersection,
 )
 from .randomisation import DataRandomisation, ModelParameterRandomisation, RandomLogit
+from .roar import KAR, ROAR, plot_roar, run_roar
 from .robustness import AvgSensitivity, LocalLipschitzEstimate, MaxSensitivity, RelativeInputStability
 
 # Registered under their class names, with Quantus's ``name`` strings as aliases.
@@ -31,18 +32,23 @@ __all__ = [
     "AttributionLocalisation",
     "AvgSensitivity",
     "DataRandomisation",
+    "KAR",
     "LocalLipschitzEstimate",
     "MaxSensitivity",
     "Metric",
     "ModelParameterRandomisation",
     "PointingGame",
+    "ROAR",
     "RandomLogit",
     "RelevanceMassAccuracy",
     "RelativeInputStability",
     "RelevanceRankAccuracy",
     "TopKIntersection",
     "check_batch",
+    "plot_roar",
     "localisation",
     "randomisation",
     "robustness",
+    "roar",
+    "run_roar",
 ]
