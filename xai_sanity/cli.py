@@ -63,6 +63,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 REPRODUCTIONS = {
     "sanity-checks": ("xai_sanity.reproduce.sanity_checks", "run_sanity_checks", "xai_sanity_sanity_checks"),
+    "noisegrad": ("xai_sanity.reproduce.noisegrad", "run_noisegrad", "xai_sanity_noisegrad"),
+    "roar": ("xai_sanity.reproduce.roar", "run_roar_study", "xai_sanity_roar"),
 }
 
 

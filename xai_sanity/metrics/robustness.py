@@ -127,8 +127,10 @@ class _RobustnessMetric(Metric):
 
     evaluation_category: ClassVar[EvaluationCategory] = EvaluationCategory.ROBUSTNESS
     score_direction: ClassVar[ScoreDirection] = ScoreDirection.LOWER
-    # Each metric explains N x nr_samples inputs: too slow for the demo's default suite.
-    in_default_suite: ClassVar[bool] = False
+    # Each metric explains N x nr_samples inputs: the default suite uses a few samples.
+    in_default_suite: ClassVar[bool] = True
+    suite_params: ClassVar[dict[str, Any]] = {"nr_samples": 3}
+    quick_params: ClassVar[dict[str, Any]] = {"nr_samples": 2}
     #: The default noise of the Quantus metric: "uniform" or "gaussian".
     default_noise: ClassVar[str] = "uniform"
 
