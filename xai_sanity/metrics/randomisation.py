@@ -124,6 +124,50 @@ class _ExplainingMetric(Metric):
             kwargs.setdefault("device", device)
         return kwargs
 
+    def __call__(
+        self,
+        model: nn.Module,
+        x_batch: np.ndarray,
+        y_batch: np.ndarray,
+        a_batch: np.ndarray | None = None,
+        s_batch: np.ndarray | None = None,
+        channel_first: bool | None = None,
+        explain_func: Callable | None = None,
+        explain_func_kwargs: dict[str, Any] | None = None,
+        model_predict_kwargs: dict[str, Any] | None = None,
+        softmax: bool | None = None,
+        device: str | None = None,
+        batch_size: int = 64,
+        custom_batch: Any = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Quantus's call signature; the protocol itself is each subclass's :meth:`_run`."""
+        check_model(model)
+        x, y, a, _ = check_batch(x_batch, y_batch, a_batch, s_batch)
+        if explain_func is None:
+            raise ValueError(f"{type(self).__name__} needs explain_func to explain the changed models")
+        self._check_params()
+        self._device = model_device(model)
+        ekw = self._explain_kwargs(explain_func_kwargs, device)
+        result = self._run(model, x, y, a, explain_func, ekw, batch_size, custom_batch)
+        if self.return_aggregate:
+            result = [float(self.aggregate_func(result))]
+        self.evaluation_scores = result
+        self.all_evaluation_scores.append(result)
+        return result
+
+    def _check_params(self) -> None:
+        self._similarity_func = _resolve_similarity(self.similarity_func)
+
+    def _run(self, model, x, y, a, explain_func, ekw, batch_size, custom_batch) -> Any:
+        raise NotImplementedError
+
+    def _reference(self, model, x, y, a, explain_func, ekw, batch_size) -> np.ndarray:
+        """The explanations compared against: ``a_batch`` if given, else explain ``model``."""
+        if a is not None:
+            return _preprocess(a, self.normalise, self.abs)
+        return self._explain(model, x, y, explain_func, ekw, batch_size)
+
     def evaluate_batch(self, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover - not used
         raise RuntimeError(f"{type(self).__name__} computes whole batches in __call__")
 
@@ -225,7 +269,7 @@ class ModelParameterRandomisation(_ExplainingMetric):
             raise ValueError("choose one of return_average_correlation and return_last_correlation")
         if self.return_aggregate and not (self.return_average_correlation or self.return_last_correlation):
             raise ValueError("return_aggregate needs return_average_correlation or return_last_correlation")
-        self._similarity_func = _resolve_similarity(self.similarity_func)
+        super()._check_params()
 
     def steps(self, model: nn.Module) -> Iterator[str]:
         """Randomise ``model`` in place step by step, yielding each step's name.
@@ -249,30 +293,7 @@ class ModelParameterRandomisation(_ExplainingMetric):
             previous, previous_name = module, name
             yield name or "<root>"
 
-    def __call__(
-        self,
-        model: nn.Module,
-        x_batch: np.ndarray,
-        y_batch: np.ndarray,
-        a_batch: np.ndarray | None = None,
-        s_batch: np.ndarray | None = None,
-        channel_first: bool | None = None,
-        explain_func: Callable | None = None,
-        explain_func_kwargs: dict[str, Any] | None = None,
-        model_predict_kwargs: dict[str, Any] | None = None,
-        softmax: bool | None = None,
-        device: str | None = None,
-        batch_size: int = 64,
-        custom_batch: Any = None,
-        **kwargs: Any,
-    ) -> dict[str, list[float]] | list[float]:
-        check_model(model)
-        x, y, a, _ = check_batch(x_batch, y_batch, a_batch, s_batch)
-        if explain_func is None:
-            raise ValueError("ModelParameterRandomisation needs explain_func to re-explain randomised models")
-        self._check_params()
-        self._device = model_device(model)
-        ekw = self._explain_kwargs(explain_func_kwargs, device)
+    def _run(self, model, x, y, a, explain_func, ekw, batch_size, custom_batch):
         scores: dict[str, np.ndarray] = {}
         with model_guard(model, eval_mode=False, freeze=False):
             model.eval()
@@ -291,21 +312,12 @@ class ModelParameterRandomisation(_ExplainingMetric):
                 randomised = self._explain(model, x, y, explain_func, ekw, batch_size)
                 self.explanations_[name] = randomised
                 scores[name] = self._similarity(reference, randomised)
-        return self._finish(scores)
-
-    def _finish(self, scores: dict[str, np.ndarray]) -> dict[str, list[float]] | list[float]:
         steps = [k for k in scores if k != "original"]
         if self.return_average_correlation:
-            result: Any = np.mean(np.stack([scores[k] for k in steps]), axis=0).tolist()
-        elif self.return_last_correlation:
-            result = scores[steps[-1]].tolist()
-        else:
-            result = {k: v.tolist() for k, v in scores.items()}
-        if self.return_aggregate:
-            result = [float(self.aggregate_func(result))]
-        self.evaluation_scores = result
-        self.all_evaluation_scores.append(result)
-        return result
+            return np.mean(np.stack([scores[k] for k in steps]), axis=0).tolist()
+        if self.return_last_correlation:
+            return scores[steps[-1]].tolist()
+        return {k: v.tolist() for k, v in scores.items()}
 
 
 class RandomLogit(_ExplainingMetric):
@@ -347,54 +359,20 @@ class RandomLogit(_ExplainingMetric):
         self.similarity_func = similarity_func
         self.seed = seed
 
-    def __call__(
-        self,
-        model: nn.Module,
-        x_batch: np.ndarray,
-        y_batch: np.ndarray,
-        a_batch: np.ndarray | None = None,
-        s_batch: np.ndarray | None = None,
-        channel_first: bool | None = None,
-        explain_func: Callable | None = None,
-        explain_func_kwargs: dict[str, Any] | None = None,
-        model_predict_kwargs: dict[str, Any] | None = None,
-        softmax: bool | None = None,
-        device: str | None = None,
-        batch_size: int = 64,
-        custom_batch: Any = None,
-        **kwargs: Any,
-    ) -> list[float]:
-        check_model(model)
-        x, y, a, _ = check_batch(x_batch, y_batch, a_batch, s_batch)
-        if explain_func is None:
-            raise ValueError("RandomLogit needs explain_func to explain the random class")
-        self._similarity_func = _resolve_similarity(self.similarity_func)
-        ekw = self._explain_kwargs(explain_func_kwargs, device)
+    def _run(self, model, x, y, a, explain_func, ekw, batch_size, custom_batch):
         with model_guard(model, eval_mode=False, freeze=False):
             model.eval()
             with torch.no_grad():
-                probe = torch.as_tensor(x[:1], device=model_device(model))
-                n_classes = int(model(probe).shape[-1])
+                n_classes = int(model(torch.as_tensor(x[:1], device=self._device)).shape[-1])
             if n_classes < 2:
                 raise ValueError("RandomLogit needs a model with at least 2 classes")
             if y.max() >= n_classes or y.min() < 0:
                 raise ValueError(f"y_batch has classes outside [0, {n_classes})")
-            gen = make_generator(self.seed)
-            shift = torch.randint(1, n_classes, (len(y),), generator=gen).numpy()
-            y_off = (y.astype(np.int64) + shift) % n_classes
-            true = (
-                _preprocess(a, self.normalise, self.abs)
-                if a is not None
-                else self._explain(model, x, y, explain_func, ekw, batch_size)
-            )
-            off = self._explain(model, x, y_off, explain_func, ekw, batch_size)
-        scores = self._similarity(true, off).tolist()
-        self.off_labels_ = y_off
-        if self.return_aggregate:
-            scores = [float(self.aggregate_func(scores))]
-        self.evaluation_scores = scores
-        self.all_evaluation_scores.append(scores)
-        return scores
+            shift = torch.randint(1, n_classes, (len(y),), generator=make_generator(self.seed)).numpy()
+            self.off_labels_ = (y.astype(np.int64) + shift) % n_classes
+            true = self._reference(model, x, y, a, explain_func, ekw, batch_size)
+            off = self._explain(model, x, self.off_labels_, explain_func, ekw, batch_size)
+        return self._similarity(true, off).tolist()
 
 
 class DataRandomisation(_ExplainingMetric):
@@ -489,50 +467,19 @@ class DataRandomisation(_ExplainingMetric):
             )
         return trained.eval()
 
-    def __call__(
-        self,
-        model: nn.Module,
-        x_batch: np.ndarray,
-        y_batch: np.ndarray,
-        a_batch: np.ndarray | None = None,
-        s_batch: np.ndarray | None = None,
-        channel_first: bool | None = None,
-        explain_func: Callable | None = None,
-        explain_func_kwargs: dict[str, Any] | None = None,
-        model_predict_kwargs: dict[str, Any] | None = None,
-        softmax: bool | None = None,
-        device: str | None = None,
-        batch_size: int = 64,
-        custom_batch: Any = None,
-        **kwargs: Any,
-    ) -> list[float]:
-        check_model(model)
-        x, y, a, _ = check_batch(x_batch, y_batch, a_batch, s_batch)
-        if explain_func is None:
-            raise ValueError("DataRandomisation needs explain_func to explain the random-label model")
+    def _run(self, model, x, y, a, explain_func, ekw, batch_size, custom_batch):
         data = custom_batch if custom_batch is not None else self.train_data
         if data is None or len(data) != 2:
             raise ValueError(
                 "DataRandomisation needs training data: train_data=(x, y) or custom_batch=(x, y)"
             )
         x_train, y_train, _, _ = check_batch(data[0], data[1])
-        self._similarity_func = _resolve_similarity(self.similarity_func)
-        ekw = self._explain_kwargs(explain_func_kwargs, device)
         with model_guard(model, eval_mode=False, freeze=False):
             model.eval()
             self.random_model_ = self.random_label_model(model, x_train, y_train)
-            real = (
-                _preprocess(a, self.normalise, self.abs)
-                if a is not None
-                else self._explain(model, x, y, explain_func, ekw, batch_size)
-            )
+            real = self._reference(model, x, y, a, explain_func, ekw, batch_size)
         random_maps = self._explain(self.random_model_, x, y, explain_func, ekw, batch_size)
-        scores = self._similarity(real, random_maps).tolist()
-        if self.return_aggregate:
-            scores = [float(self.aggregate_func(scores))]
-        self.evaluation_scores = scores
-        self.all_evaluation_scores.append(scores)
-        return scores
+        return self._similarity(real, random_maps).tolist()
 
 
 # Registered under their class names, with display names and Quantus's names as aliases.
