@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -24,7 +25,7 @@ def build_method(method: str | Callable, **params: Any) -> Callable:
     if isinstance(method, str):
         factory = METHODS[method]
         if not (isinstance(factory, type) and issubclass(factory, Explainer)):
-            return factory if not params else _bind(factory, params)
+            return functools.partial(factory, **params) if params else factory
         method = factory()
     if isinstance(method, NoiseEnsemble):
         own = set(method._param_names())
@@ -36,14 +37,8 @@ def build_method(method: str | Callable, **params: Any) -> Callable:
     if isinstance(method, Explainer):
         return method.clone(**params) if params else method
     if callable(method):
-        return _bind(method, params) if params else method
+        return functools.partial(method, **params) if params else method
     raise TypeError(f"method must be a registered name or an explain function, got {method!r}")
-
-
-def _bind(func: Callable, params: dict[str, Any]) -> Callable:
-    import functools
-
-    return functools.partial(func, **params)
 
 
 def explain(
