@@ -34,7 +34,7 @@ import numpy as np
 from quantus.helpers.enums import EvaluationCategory, ScoreDirection
 from scipy.stats import rankdata
 
-from .base import Metric
+from .base import Metric, check_batch
 
 __all__ = [
     "AUC",
@@ -61,6 +61,52 @@ class _LocalisationMetric(Metric):
     #: Problems seen during the running ``__call__``: message -> [affected, seen]. ``None``
     #: outside a call, where ``evaluate_batch`` warns at once.
     _pending: dict[str, list[int]] | None = None
+
+    def __call__(
+        self,
+        model: Any,
+        x_batch: np.ndarray,
+        y_batch: np.ndarray,
+        a_batch: np.ndarray | None = None,
+        s_batch: np.ndarray | None = None,
+        *args: Any,
+        batch_size: int = 64,
+        **kwargs: Any,
+    ) -> Any:
+        """Quantus's call; with precomputed ``a_batch`` a direct path that skips the model.
+
+        Localisation needs no model when the attributions are given, so that case does what
+        Quantus's preprocessing does — normalise the whole batch with ``normalise_func``,
+        then ``abs`` — and scores chunks of ``batch_size`` directly, without Quantus's
+        per-value attribution checks (``check_batch`` has validated the arrays) and without
+        snapshotting the model. Otherwise (explanations to compute) Quantus's path runs.
+        """
+        if a_batch is None or args:
+            return super().__call__(
+                model, x_batch, y_batch, a_batch, s_batch, *args, batch_size=batch_size, **kwargs
+            )
+        x, y, a, s = check_batch(x_batch, y_batch, a_batch, s_batch, requires_s_batch=True)
+        if self.normalise:
+            a = self.normalise_func(a)
+        if self.abs:
+            a = np.abs(a)
+        self.custom_preprocess(x_batch=x, s_batch=s)
+        try:
+            scores: list[float] = []
+            for start in range(0, len(x), batch_size):
+                chunk = slice(start, start + batch_size)
+                scores.extend(
+                    self.evaluate_batch(
+                        model=model, x_batch=x[chunk], y_batch=y[chunk], a_batch=a[chunk], s_batch=s[chunk]
+                    )
+                )
+        finally:
+            self.custom_postprocess()
+        if self.return_aggregate:
+            scores = [self.aggregate_func(scores)]
+        self.evaluation_scores = scores
+        self.all_evaluation_scores.extend(scores)
+        return scores
 
     # Quantus calls custom_preprocess once before the batches and custom_postprocess once
     # after them: collect the problems of every batch in between and warn once per call.
