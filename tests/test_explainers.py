@@ -229,9 +229,7 @@ def test_integrated_gradients_closed_form_on_quadratic_model(method):
 
 
 @pytest.mark.parametrize("internal_batch_size", [1, 4, 8, 12, 10_000])
-def test_integrated_gradients_chunking_does_not_change_result(
-    internal_batch_size, cnn, images, labels
-):
+def test_integrated_gradients_chunking_does_not_change_result(internal_batch_size, cnn, images, labels):
     steps = 7  # with N = 4: chunks of 1, 1, 2 (uneven last chunk), 3 and all 7 steps
     ref = captum_attr(ca.IntegratedGradients, cnn, images, labels, baselines=0.2, n_steps=steps)
     out = IntegratedGradients(baseline=0.2, steps=steps, internal_batch_size=internal_batch_size)(
@@ -269,9 +267,7 @@ def test_gradcam_matches_captum(spec, relu, cnn, images, labels):
 @pytest.mark.parametrize("spec", ["none", "conv1", "module:conv2"])
 def test_guided_gradcam_matches_captum(spec, cnn, images, labels):
     layer_name = "conv2" if spec == "none" else spec.split(":")[-1]
-    ref = captum_attr(
-        ca.GuidedGradCam, cnn, images, labels, layer_name, interpolate_mode="bilinear"
-    )
+    ref = captum_attr(ca.GuidedGradCam, cnn, images, labels, layer_name, interpolate_mode="bilinear")
     explainer = GuidedGradCAM(layer=resolve_layer(spec, cnn))
     assert_close(explainer(cnn, images, labels, reduce_axes=()), ref)
     assert_close(explainer(cnn, images, labels), ref.sum(1, keepdims=True))
@@ -296,9 +292,7 @@ def test_inplace_relu_model_matches_captum_and_keeps_flags(make_cnn, images, lab
         )
         ref = ca.LayerAttribution.interpolate(torch.from_numpy(cam), (16, 16), "bilinear")
         assert_close(GradCAM(layer=layer)(inplace_model, images, labels), ref)
-    ref = captum_attr(
-        ca.GuidedGradCam, reference_model, images, labels, "conv1", interpolate_mode="bilinear"
-    )
+    ref = captum_attr(ca.GuidedGradCam, reference_model, images, labels, "conv1", interpolate_mode="bilinear")
     assert_close(GuidedGradCAM(layer="conv1")(inplace_model, images, labels, reduce_axes=()), ref)
     assert all(m.inplace for m in relus)
 
@@ -352,9 +346,7 @@ def test_gradient_shap_closed_form_expectation_on_quadratic_model():
     # Multiplying by the clean input instead (dropping the noise term) would be caught:
     assert rel_l2(first, expected - sigma**2 * w[:, 0] ** 2 / 2) > 2 * tolerance
     # captum agrees with the same closed form.
-    ref = captum_attr(
-        ca.GradientShap, model, x, y, baselines=pool, n_samples=n_samples, stdevs=sigma
-    )
+    ref = captum_attr(ca.GradientShap, model, x, y, baselines=pool, n_samples=n_samples, stdevs=sigma)
     assert rel_l2(ref, expected) < tolerance
 
 
@@ -363,9 +355,7 @@ def test_gradient_shap_agrees_with_captum_in_expectation(stdevs, cnn, images, la
     x, y = images[:2], labels[:2]  # two images keep the 2000-sample estimates quick
     n_samples = 2000
     baselines = torch.rand(5, *x.shape[1:], generator=torch.Generator().manual_seed(21)) * 0.5
-    ref = captum_attr(
-        ca.GradientShap, cnn, x, y, baselines=baselines, n_samples=n_samples, stdevs=stdevs
-    )
+    ref = captum_attr(ca.GradientShap, cnn, x, y, baselines=baselines, n_samples=n_samples, stdevs=stdevs)
 
     def ours(seed, pool=baselines, samples=n_samples):
         explainer = GradientSHAP(baselines=pool, n_samples=samples, stdevs=stdevs, seed=seed)
@@ -432,9 +422,7 @@ SOBEL_IMAGES = {
 @pytest.mark.parametrize("kind", list(SOBEL_IMAGES))
 def test_sobel_matches_skimage(kind, cnn):
     imgs = SOBEL_IMAGES[kind]().astype(np.float32)
-    ref = np.stack(
-        [[skimage.filters.sobel(channel.astype(np.float64)) for channel in img] for img in imgs]
-    )
+    ref = np.stack([[skimage.filters.sobel(channel.astype(np.float64)) for channel in img] for img in imgs])
     assert_close(SobelEdges()(cnn, imgs, 0, reduce_axes=()), ref)
     assert_close(SobelEdges()(cnn, imgs, 0), ref.sum(1, keepdims=True))
     assert_close(SobelEdges()(cnn, torch.from_numpy(imgs), 0, keepdims=False), ref.sum(1))
@@ -513,9 +501,7 @@ def test_method_keyword_is_ignored(name, cnn, images, labels):
     ],
     ids=lambda v: type(v).__name__ if not isinstance(v, dict) else ",".join(v),
 )
-def test_call_time_overrides_equal_constructor_parameters(
-    explainer, overrides, cnn, images, labels
-):
+def test_call_time_overrides_equal_constructor_parameters(explainer, overrides, cnn, images, labels):
     configured = type(explainer)(**overrides)
     expected = configured(cnn, images, labels)
     np.testing.assert_array_equal(explainer(cnn, images, labels, **overrides), expected)
@@ -615,9 +601,7 @@ def test_model_restored_after_call_in_train_mode(name, images, labels):
         assert calls, "the user's forward hook stays active during the call"
     # Computed in eval mode: equal to the same explainer on an eval-mode copy.
     eval_copy = copy.deepcopy(model).eval()
-    np.testing.assert_array_equal(
-        ALL_EXPLAINERS[name](eval_copy, images, labels, reduce_axes=()), out
-    )
+    np.testing.assert_array_equal(ALL_EXPLAINERS[name](eval_copy, images, labels, reduce_axes=()), out)
 
 
 class FailingForward(nn.Module):
@@ -770,9 +754,7 @@ def _type_name(value) -> str:
     ],
     ids=lambda v: "cnn" if v is None else v if isinstance(v, str) else _type_name(v),
 )
-def test_bad_parameters_and_models_raise(
-    explainer, model_factory, error, pattern, cnn, images, labels
-):
+def test_bad_parameters_and_models_raise(explainer, model_factory, error, pattern, cnn, images, labels):
     model = cnn if model_factory is None else model_factory()
     before, hooks_before = snapshot(model), hook_table(model)
     with pytest.raises(error, match=pattern):
