@@ -38,6 +38,9 @@ class Metric(quantus.Metric):
     #: Whether ``xai-sanity demo`` runs it with default parameters on one test batch
     #: (False for protocols that retrain models, such as ROAR).
     in_default_suite: ClassVar[bool] = True
+    #: Whether a call needs the model / an explain function even when ``a_batch`` is given.
+    requires_model: ClassVar[bool] = False
+    requires_explain_func: ClassVar[bool] = False
     #: Constructor arguments for the default suite (``xai-sanity demo``, reproductions),
     #: where one number per sample and method is wanted and maps are signed or not.
     suite_params: ClassVar[dict[str, Any]] = {}
@@ -93,17 +96,23 @@ class Metric(quantus.Metric):
         Either ``a_batch`` (precomputed attributions) or ``explain_func`` must be given.
         Returns a list of per-sample scores (or ``[aggregate]`` with ``return_aggregate``).
         """
-        x_batch, y_batch, a_batch, s_batch = check_batch(
-            x_batch, y_batch, a_batch, s_batch, requires_s_batch=self.requires_s_batch
-        )
-        if a_batch is None and explain_func is None:
-            raise ValueError("give either a_batch (precomputed attributions) or explain_func")
-        call = dict(
+        x, y, a, s = check_batch(x_batch, y_batch, a_batch, s_batch, requires_s_batch=self.requires_s_batch)
+        if model is None and self.requires_model:
+            raise ValueError(f"{type(self).__name__} needs the model")
+        if explain_func is None and (a is None or self.requires_explain_func):
+            raise ValueError(
+                f"{type(self).__name__} needs explain_func"
+                if self.requires_explain_func
+                else "give either a_batch (precomputed attributions) or explain_func"
+            )
+        if model is not None:
+            check_model(model)
+        return self._evaluate(
             model=model,
-            x_batch=x_batch,
-            y_batch=y_batch,
-            a_batch=a_batch,
-            s_batch=s_batch,
+            x_batch=x,
+            y_batch=y,
+            a_batch=a,
+            s_batch=s,
             channel_first=channel_first,
             explain_func=explain_func,
             # Quantus adds ``device`` to this dict in place: give it a copy of the caller's.
@@ -115,12 +124,18 @@ class Metric(quantus.Metric):
             custom_batch=custom_batch,
             **kwargs,
         )
+
+    def _evaluate(self, *, model: nn.Module | None, **call: Any) -> Any:
+        """The checked call. Default: Quantus's batched path, the model guarded.
+
+        Subclasses that run a whole protocol (or a faster direct path) override this, so
+        Quantus's call signature and the argument checks exist once, in :meth:`__call__`.
+        """
         if model is None:
-            return super().__call__(**call)
-        check_model(model)
+            return super().__call__(model=model, **call)
         # Quantus's model wrapper switches the model to eval(); hand it back as it came.
         with model_guard(model, eval_mode=False, freeze=False):
-            return super().__call__(**call)
+            return super().__call__(model=model, **call)
 
 
 def check_batch(

@@ -34,7 +34,7 @@ import numpy as np
 from quantus.helpers.enums import EvaluationCategory, ScoreDirection
 from scipy.stats import rankdata
 
-from .base import Metric, check_batch
+from .base import Metric
 
 __all__ = [
     "AUC",
@@ -62,18 +62,18 @@ class _LocalisationMetric(Metric):
     #: outside a call, where ``evaluate_batch`` warns at once.
     _pending: dict[str, list[int]] | None = None
 
-    def __call__(
+    def _evaluate(
         self,
+        *,
         model: Any,
         x_batch: np.ndarray,
         y_batch: np.ndarray,
-        a_batch: np.ndarray | None = None,
-        s_batch: np.ndarray | None = None,
-        *args: Any,
+        a_batch: np.ndarray | None,
+        s_batch: np.ndarray,
         batch_size: int = 64,
-        **kwargs: Any,
+        **call: Any,
     ) -> Any:
-        """Quantus's call; with precomputed ``a_batch`` a direct path that skips the model.
+        """With precomputed ``a_batch``, a direct path that skips the model.
 
         Localisation needs no model when the attributions are given, so that case does what
         Quantus's preprocessing does — normalise the whole batch with ``normalise_func``,
@@ -81,24 +81,27 @@ class _LocalisationMetric(Metric):
         per-value attribution checks (``check_batch`` has validated the arrays) and without
         snapshotting the model. Otherwise (explanations to compute) Quantus's path runs.
         """
-        if a_batch is None or args:
-            return super().__call__(
-                model, x_batch, y_batch, a_batch, s_batch, *args, batch_size=batch_size, **kwargs
-            )
-        x, y, a, s = check_batch(x_batch, y_batch, a_batch, s_batch, requires_s_batch=True)
-        if self.normalise:
-            a = self.normalise_func(a)
+        if a_batch is None:
+            return super()._evaluate(
+                model=model, x_batch=x_batch, y_batch=y_batch, a_batch=a_batch, s_batch=s_batch,
+                batch_size=batch_size, **call,
+            )  # fmt: skip
+        a = self.normalise_func(a_batch) if self.normalise else a_batch
         if self.abs:
             a = np.abs(a)
-        self.custom_preprocess(x_batch=x, s_batch=s)
+        self.custom_preprocess(x_batch=x_batch, s_batch=s_batch)
         try:
             scores: list[float] = []
-            for start in range(0, len(x), batch_size):
+            for start in range(0, len(x_batch), batch_size):
                 chunk = slice(start, start + batch_size)
                 scores.extend(
                     self.evaluate_batch(
-                        model=model, x_batch=x[chunk], y_batch=y[chunk], a_batch=a[chunk], s_batch=s[chunk]
-                    )
+                        model=model,
+                        x_batch=x_batch[chunk],
+                        y_batch=y_batch[chunk],
+                        a_batch=a[chunk],
+                        s_batch=s_batch[chunk],
+                    )  # fmt: skip
                 )
         finally:
             self.custom_postprocess()

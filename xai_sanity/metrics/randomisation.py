@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 import warnings
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -26,7 +26,7 @@ from quantus.helpers.enums import EvaluationCategory, ScoreDirection
 from torch import nn
 
 from .._safety import make_generator, model_guard
-from .._validation import check_model, model_device
+from .._validation import model_device
 from ..registry import METRICS, SIMILARITIES
 from .base import Metric, check_batch
 
@@ -124,32 +124,29 @@ class _ExplainingMetric(Metric):
             kwargs.setdefault("device", device)
         return kwargs
 
-    def __call__(
+    # Every protocol re-explains changed models.
+    requires_model: ClassVar[bool] = True
+    requires_explain_func: ClassVar[bool] = True
+
+    def _evaluate(
         self,
+        *,
         model: nn.Module,
         x_batch: np.ndarray,
         y_batch: np.ndarray,
-        a_batch: np.ndarray | None = None,
-        s_batch: np.ndarray | None = None,
-        channel_first: bool | None = None,
-        explain_func: Callable | None = None,
-        explain_func_kwargs: dict[str, Any] | None = None,
-        model_predict_kwargs: dict[str, Any] | None = None,
-        softmax: bool | None = None,
-        device: str | None = None,
-        batch_size: int = 64,
-        custom_batch: Any = None,
-        **kwargs: Any,
+        a_batch: np.ndarray | None,
+        explain_func: Callable,
+        explain_func_kwargs: dict[str, Any],
+        device: str | None,
+        batch_size: int,
+        custom_batch: Any,
+        **unused: Any,
     ) -> Any:
-        """Quantus's call signature; the protocol itself is each subclass's :meth:`_run`."""
-        check_model(model)
-        x, y, a, _ = check_batch(x_batch, y_batch, a_batch, s_batch)
-        if explain_func is None:
-            raise ValueError(f"{type(self).__name__} needs explain_func to explain the changed models")
+        """The checked call (see :meth:`Metric.__call__`); the protocol is each subclass's :meth:`_run`."""
         self._check_params()
         self._device = model_device(model)
         ekw = self._explain_kwargs(explain_func_kwargs, device)
-        result = self._run(model, x, y, a, explain_func, ekw, batch_size, custom_batch)
+        result = self._run(model, x_batch, y_batch, a_batch, explain_func, ekw, batch_size, custom_batch)
         if self.return_aggregate:
             result = [float(self.aggregate_func(result))]
         self.evaluation_scores = result

@@ -42,7 +42,7 @@ import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -51,7 +51,6 @@ from quantus.helpers.enums import EvaluationCategory, ScoreDirection
 from torch import nn
 
 from .._safety import model_guard
-from .._validation import check_model
 from ..cache import atomic_write_bytes, config_digest
 from .base import Metric, check_batch
 from .randomisation import randomisable_layers, reinitialise
@@ -512,30 +511,32 @@ class ROAR(Metric):
         return a
 
     # -- the protocol ---------------------------------------------------------------------
-    def __call__(
+    # The architecture is retrained: the model is always needed.
+    requires_model: ClassVar[bool] = True
+
+    def _evaluate(
         self,
+        *,
         model: nn.Module,
         x_batch: np.ndarray,
         y_batch: np.ndarray,
-        a_batch: np.ndarray | None = None,
-        s_batch: np.ndarray | None = None,
-        channel_first: bool | None = None,
-        explain_func: Callable | None = None,
-        explain_func_kwargs: dict[str, Any] | None = None,
-        model_predict_kwargs: dict[str, Any] | None = None,
-        softmax: bool | None = None,
-        device: str | None = None,
-        batch_size: int = 64,
-        custom_batch: Any = None,
+        a_batch: np.ndarray | None,
+        explain_func: Callable | None,
+        explain_func_kwargs: dict[str, Any],
+        device: str | None,
+        batch_size: int,
+        custom_batch: Any,
         x_test: np.ndarray | None = None,
         y_test: np.ndarray | None = None,
         a_test: np.ndarray | None = None,
         estimator_name: str | None = None,
-        **kwargs: Any,
+        **unused: Any,
     ) -> dict[float, Any]:
+        """The checked call (see :meth:`Metric.__call__`), plus the test set: ``custom_batch=
+        (x_test, y_test[, a_test])`` or ``x_test=``, ``y_test=``, ``a_test=``; ``a_batch``
+        covers the training set ``x_batch``."""
         self._check_params()
-        check_model(model)
-        x_train, y_train, a_train, _ = check_batch(x_batch, y_batch, a_batch)
+        x_train, y_train, a_train = x_batch, y_batch, a_batch
         if custom_batch is not None:
             if (
                 x_test is not None
@@ -552,7 +553,7 @@ class ROAR(Metric):
             raise ValueError(
                 f"x_test images {x_test.shape[1:]} differ from x_batch images {x_train.shape[1:]}"
             )
-        ekw = dict(explain_func_kwargs or {})
+        ekw = explain_func_kwargs
         if device is not None:
             ekw.setdefault("device", device)
         if estimator_name is None:

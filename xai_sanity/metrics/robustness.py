@@ -181,51 +181,16 @@ class _RobustnessMetric(Metric):
             _check_noise(kind, self._noise_params)
 
     # -- the call -----------------------------------------------------------------------
-    def __call__(
-        self,
-        model: nn.Module,
-        x_batch: np.ndarray,
-        y_batch: np.ndarray,
-        a_batch: np.ndarray | None = None,
-        s_batch: np.ndarray | None = None,
-        channel_first: bool | None = None,
-        explain_func: Callable | None = None,
-        explain_func_kwargs: dict[str, Any] | None = None,
-        model_predict_kwargs: dict[str, Any] | None = None,
-        softmax: bool | None = None,
-        device: str | None = None,
-        batch_size: int = 64,
-        custom_batch: Any = None,
-        **kwargs: Any,
-    ) -> list[float]:
-        """Score the robustness of ``explain_func``'s explanations of ``model`` on a batch.
+    # The perturbed inputs must be explained: the model and explain_func are always needed
+    # (``a_batch`` may still give the explanations of the unperturbed inputs).
+    requires_model: ClassVar[bool] = True
+    requires_explain_func: ClassVar[bool] = True
 
-        Quantus's call signature. ``explain_func`` is required (the perturbed inputs must
-        be explained); ``a_batch`` optionally gives the explanations of the unperturbed
-        inputs. ``device`` defaults to the model's device. Returns one score per sample.
-        """
-        if model is None:
-            raise ValueError(f"{type(self).__name__} needs the model to explain the perturbed inputs")
-        if explain_func is None:
-            raise ValueError(f"{type(self).__name__} needs explain_func to explain the perturbed inputs")
+    def _evaluate(self, *, model: Any, device: str | None = None, **call: Any) -> Any:
+        """Quantus's batched path, with ``device`` defaulting to the model's."""
         if device is None and isinstance(model, nn.Module):
             device = str(model_device(model))
-        return super().__call__(
-            model=model,
-            x_batch=x_batch,
-            y_batch=y_batch,
-            a_batch=a_batch,
-            s_batch=s_batch,
-            channel_first=channel_first,
-            explain_func=explain_func,
-            explain_func_kwargs=explain_func_kwargs,
-            model_predict_kwargs=model_predict_kwargs,
-            softmax=softmax,
-            device=device,
-            batch_size=batch_size,
-            custom_batch=custom_batch,
-            **kwargs,
-        )
+        return super()._evaluate(model=model, device=device, **call)
 
     # Quantus calls custom_preprocess once before the batches, custom_postprocess after.
     def custom_preprocess(self, *, model: Any = None, **kwargs: Any) -> None:
