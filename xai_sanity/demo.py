@@ -60,21 +60,46 @@ def default_metrics(quick: bool = False) -> dict[str, Any]:
     return metrics
 
 
-def build_methods(noise_level: float, mode: str = "full", seed: int = 0) -> dict[str, Any]:
-    """Gradient and Integrated Gradients, each as baseline / SmoothGrad / NoiseGrad / NoiseGrad++."""
-    cfg = SETTINGS[mode]
+def enhanced_variants(
+    bases: dict[str, Any],
+    noise_level: float,
+    *,
+    sg_samples: int,
+    ng_models: int,
+    ngpp: tuple[int, int],
+    seed: int = 0,
+    baseline_label: str | None = None,
+    sep: str = " + ",
+) -> dict[str, Any]:
+    """Each base plain and wrapped by SmoothGrad, NoiseGrad and NoiseGrad++ (NoiseGrad's
+    ``noise_level`` for both weight-noise enhancers), named ``"<base><sep><enhancer>"``; the
+    plain base is ``"<base><sep><baseline_label>"`` or just ``"<base>"``."""
     methods: dict[str, Any] = {}
-    for label, base in (("Gradient", Gradient()), ("IG", IntegratedGradients(steps=cfg["ig_steps"]))):
-        methods[label] = base
-        methods[f"{label} + SmoothGrad"] = SmoothGrad(base=base, n_samples=cfg["sg_samples"], seed=seed)
-        methods[f"{label} + NoiseGrad"] = NoiseGrad(
-            base=base, n_models=cfg["ng_models"], noise_level=noise_level, seed=seed
+    n_models, n_samples = ngpp
+    for label, base in bases.items():
+        methods[f"{label}{sep}{baseline_label}" if baseline_label else label] = base
+        methods[f"{label}{sep}SmoothGrad"] = SmoothGrad(base=base, n_samples=sg_samples, seed=seed)
+        methods[f"{label}{sep}NoiseGrad"] = NoiseGrad(
+            base=base, n_models=ng_models, noise_level=noise_level, seed=seed
         )
-        n_models, n_samples = cfg["ngpp"]
-        methods[f"{label} + NoiseGrad++"] = NoiseGradPlusPlus(
+        methods[f"{label}{sep}NoiseGrad++"] = NoiseGradPlusPlus(
             base=base, n_models=n_models, n_samples=n_samples, noise_level=noise_level, seed=seed
         )
     return methods
+
+
+def build_methods(noise_level: float, mode: str = "full", seed: int = 0) -> dict[str, Any]:
+    """Gradient and Integrated Gradients, each as baseline / SmoothGrad / NoiseGrad / NoiseGrad++."""
+    cfg = SETTINGS[mode]
+    bases = {"Gradient": Gradient(), "IG": IntegratedGradients(steps=cfg["ig_steps"])}
+    return enhanced_variants(
+        bases,
+        noise_level,
+        sg_samples=cfg["sg_samples"],
+        ng_models=cfg["ng_models"],
+        ngpp=cfg["ngpp"],
+        seed=seed,
+    )
 
 
 def run_demo(

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import quantus
 
-from ..enhancers import NoiseGrad, NoiseGradPlusPlus, SmoothGrad
+from ..demo import enhanced_variants
 from ..evaluation import evaluate
 from ..explainers import IntegratedGradients, Saliency
 from ..noise_level import tune_noise_level
@@ -68,18 +68,18 @@ def build_metrics(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_methods(noise_level: float, cfg: dict[str, Any], seed: int) -> dict[str, Any]:
-    methods: dict[str, Any] = {}
-    n_models, n_samples = cfg["ng"]
-    for label, base in (("Saliency", Saliency()), ("IG", IntegratedGradients(steps=cfg["ig_steps"]))):
-        methods[f"{label} / Baseline"] = base
-        methods[f"{label} / SmoothGrad"] = SmoothGrad(base=base, n_samples=cfg["sg_samples"], seed=seed)
-        methods[f"{label} / NoiseGrad"] = NoiseGrad(
-            base=base, n_models=n_models, noise_level=noise_level, seed=seed
-        )
-        methods[f"{label} / NoiseGrad++"] = NoiseGradPlusPlus(
-            base=base, n_models=n_models, n_samples=n_samples, noise_level=noise_level, seed=seed
-        )
-    return methods
+    """Saliency and IG, each as Baseline / SmoothGrad / NoiseGrad / NoiseGrad++."""
+    n_models, _ = cfg["ng"]
+    return enhanced_variants(
+        {"Saliency": Saliency(), "IG": IntegratedGradients(steps=cfg["ig_steps"])},
+        noise_level,
+        sg_samples=cfg["sg_samples"],
+        ng_models=n_models,
+        ngpp=cfg["ng"],
+        seed=seed,
+        baseline_label="Baseline",
+        sep=" / ",
+    )
 
 
 def run_noisegrad(
