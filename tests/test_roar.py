@@ -222,6 +222,24 @@ def test_resume_recomputes_only_missing_and_corrupt_cells(tmp_path):
     assert trainer.calls == 1
 
 
+def test_cells_that_do_not_depend_on_the_estimator_are_trained_once(tmp_path):
+    x_tr, y_tr, a_tr, x_te, y_te, a_te = tiny_data()
+    trainer = CountingTrainer()
+    metric = ROAR(thresholds=(0, 0.5), n_repeats=2, train_func=trainer, cache_dir=tmp_path)
+    metric(tiny_model(), x_tr, y_tr, a_batch=a_tr, custom_batch=(x_te, y_te, a_te))
+    assert trainer.calls == 4
+    trainer.calls = 0
+    # Another estimator: removing 0% leaves the same data, so only the 50% cells are new.
+    other_train, other_test = -a_tr, -a_te
+    metric(tiny_model(), x_tr, y_tr, a_batch=other_train, custom_batch=(x_te, y_te, other_test))
+    assert trainer.calls == 2
+    assert metric.results_.groupby("threshold")["from_cache"].all().to_dict() == {0.0: True, 0.5: False}
+    # The same ranking from a rescaled attribution is the same degraded data: all cached.
+    trainer.calls = 0
+    metric(tiny_model(), x_tr, y_tr, a_batch=3 * a_tr, custom_batch=(x_te, y_te, 3 * a_te))
+    assert trainer.calls == 0
+
+
 # -- executors ------------------------------------------------------------------------------
 
 

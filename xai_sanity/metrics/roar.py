@@ -70,7 +70,7 @@ DEFAULT_THRESHOLDS = (0.0, 0.1, 0.3, 0.5, 0.7, 0.9)
 #: Training recipe of the default trainer (:func:`xai_sanity.training.fit`).
 DEFAULT_TRAIN_KWARGS = {"epochs": 8, "lr": 2e-3, "batch_size": 128}
 #: Bump when anything that changes cached cell results changes.
-CACHE_FORMAT_VERSION = 1
+CACHE_FORMAT_VERSION = 2
 
 
 # ----------------------------------------------------------------------------------------
@@ -615,7 +615,6 @@ class ROAR(Metric):
             "retrain": bool(self.retrain),
             "seed": int(self.seed),
             "data": _fingerprint(x_train, y_train, x_test, y_test),
-            "attributions": _fingerprint(a_train, a_test),
             "architecture": str(model),
             "trainer": _callable_id(train_func) if self.retrain else None,
             "train_kwargs": train_kwargs if self.retrain else None,
@@ -629,9 +628,18 @@ class ROAR(Metric):
         rows: list[dict[str, Any]] = []
         pending: list[tuple[dict[str, Any], dict[str, Any], str, Path | None, dict[str, Any]]] = []
         degraded: dict[float, tuple[np.ndarray, np.ndarray]] = {}
+        options = {"keep": self._keep, "per_pixel": self.per_pixel, "seed": int(self.seed)}
         for t in self._thresholds:
+            degraded[t] = (
+                remove_features(x_train, a_train, t, fill, stream=0, **options),
+                remove_features(x_test, a_test, t, fill, stream=1, **options),
+            )
+            # Cells are keyed by the degraded data itself rather than by the attributions, so
+            # cells whose data does not depend on the estimator (ROAR at 0%, KAR at 100%
+            # removed) or on which two estimators agree are trained once and shared.
+            degraded_id = _fingerprint(*degraded[t])
             for r in range(n_repeats):
-                config = {**base_config, "threshold": t, "repeat": r}
+                config = {**base_config, "threshold": t, "repeat": r, "degraded": degraded_id}
                 digest = config_digest(config)
                 path = cache / f"{self.method.lower()}_{digest[:32]}.json" if cache is not None else None
                 row = {"estimator": estimator, "method": self.method, "threshold": t, "repeat": r}
@@ -639,12 +647,6 @@ class ROAR(Metric):
                 if cached is not None:
                     rows.append({**row, "accuracy": cached, "from_cache": True})
                     continue
-                if t not in degraded:
-                    options = {"keep": self._keep, "per_pixel": self.per_pixel, "seed": int(self.seed)}
-                    degraded[t] = (
-                        remove_features(x_train, a_train, t, fill, stream=0, **options),
-                        remove_features(x_test, a_test, t, fill, stream=1, **options),
-                    )
                 job = {
                     "model": template,
                     "retrain": bool(self.retrain),
@@ -657,6 +659,8 @@ class ROAR(Metric):
                     "y_test": y_test,
                 }
                 pending.append((row, job, digest, path, config))
+            if not any(item[1]["x_train"] is degraded[t][0] for item in pending):
+                del degraded[t]  # everything at this threshold came from the cache
 
         def finish(
             row: dict[str, Any], digest: str, path: Path | None, config: dict, acc: float, sec: float
