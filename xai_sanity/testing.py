@@ -211,7 +211,8 @@ def check_metric(
     a switch to ``eval()``). Checks:
 
     * it returns a list or 1-d array of N real numbers, each finite or NaN (one number, or
-      a list of one, when ``metric.return_aggregate`` is set);
+      a list of one, when ``metric.return_aggregate`` is set; a mapping of such lists; or,
+      for metrics with ``scores_per_sample = False`` such as ROAR, one number per key);
     * it leaves the model bit-identical (parameters, buffers, ``.grad``, ``requires_grad``,
       training flags, hooks) and the global torch and numpy RNG states unchanged;
     * two identical calls give the same scores (NaN-aware);
@@ -301,9 +302,11 @@ def check_metric(
         arr = _scores_array(scores)
         check("returns a list or array of floats", not isinstance(arr, str), str(arr))
         if not isinstance(arr, str):
-            if isinstance(scores, Mapping):  # N scores per key
-                expected_len *= len(scores)
-            check("returns N scores", arr.size == expected_len, f"got {arr.size}, expected {expected_len}")
+            per_sample = getattr(metric, "scores_per_sample", True)
+            if isinstance(scores, Mapping):  # N scores per key, or one per key for batch protocols
+                expected_len = expected_len * len(scores) if per_sample else len(scores)
+            label = "returns N scores" if per_sample else "returns one score per key"
+            check(label, arr.size == expected_len, f"got {arr.size}, expected {expected_len}")
             check("scores finite or NaN", not np.any(np.isinf(arr)), "infinite scores")
             again = _scores_array(call())
             same = not isinstance(again, str) and np.array_equal(arr, again, equal_nan=True)

@@ -41,6 +41,9 @@ class Metric(quantus.Metric):
     #: Whether a call needs the model / an explain function even when ``a_batch`` is given.
     requires_model: ClassVar[bool] = False
     requires_explain_func: ClassVar[bool] = False
+    #: Whether a call returns one score per sample (or per sample and key). ``False`` for
+    #: protocols that score the whole batch, such as ROAR's one accuracy per threshold.
+    scores_per_sample: ClassVar[bool] = True
     #: Constructor arguments for the default suite (``xai-sanity demo``, reproductions),
     #: where one number per sample and method is wanted and maps are signed or not.
     suite_params: ClassVar[dict[str, Any]] = {}

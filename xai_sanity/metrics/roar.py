@@ -52,6 +52,7 @@ from torch import nn
 
 from .._safety import model_guard
 from ..cache import atomic_write_bytes, config_digest
+from ..registry import METRICS
 from .base import Metric, check_batch
 from .randomisation import randomisable_layers, reinitialise
 
@@ -386,6 +387,9 @@ class ROAR(Metric):
         and seeds, not bit-identical to the sequential numbers; cached separately.
     batch_cells : int, optional
         Most cells trained together with ``batched=True`` (default: all missing cells).
+    test_data : tuple (x_test, y_test[, a_test]), optional
+        The test set, when a call does not give one (``custom_batch`` or ``x_test=``): this
+        lets ``quantus.evaluate`` run the metric without per-call arguments.
 
     Returns
     -------
@@ -410,6 +414,7 @@ class ROAR(Metric):
     score_direction = ScoreDirection.LOWER
     evaluation_category = EvaluationCategory.FAITHFULNESS
     in_default_suite = False
+    scores_per_sample = False  # one test accuracy per threshold
     #: KAR removes the least important features instead.
     _keep = False
 
@@ -429,9 +434,11 @@ class ROAR(Metric):
         return_repeats: bool = False,
         batched: bool = False,
         batch_cells: int | None = None,
+        test_data: tuple[np.ndarray, ...] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(abs=abs, normalise=normalise, **kwargs)
+        self.test_data = test_data
         self.thresholds = thresholds
         self.n_repeats = n_repeats
         self.train_func = train_func
@@ -537,6 +544,8 @@ class ROAR(Metric):
         covers the training set ``x_batch``."""
         self._check_params()
         x_train, y_train, a_train = x_batch, y_batch, a_batch
+        if custom_batch is None and x_test is None and self.test_data is not None:
+            custom_batch = self.test_data
         if custom_batch is not None:
             if (
                 x_test is not None
@@ -547,7 +556,10 @@ class ROAR(Metric):
             x_test, y_test = custom_batch[0], custom_batch[1]
             a_test = custom_batch[2] if len(custom_batch) == 3 else a_test
         if x_test is None or y_test is None:
-            raise ValueError("ROAR needs a test set: custom_batch=(x_test, y_test) or x_test=, y_test=")
+            raise ValueError(
+                f"{self.method} needs a test set: custom_batch=(x_test, y_test), x_test=, y_test= "
+                "or test_data= at construction"
+            )
         x_test, y_test, a_test, _ = check_batch(x_test, y_test, a_test)
         if x_test.shape[1:] != x_train.shape[1:]:
             raise ValueError(
@@ -635,8 +647,7 @@ class ROAR(Metric):
                 remove_features(x_test, a_test, t, fill, stream=1, **options),
             )
             # Cells are keyed by the degraded data itself rather than by the attributions, so
-            # cells whose data does not depend on the estimator (ROAR at 0%, KAR at 100%
-            # removed) or on which two estimators agree are trained once and shared.
+            # cells whose data does not depend on the estimator (0% or 100% removed) or on which two estimators agree are trained once and shared.
             degraded_id = _fingerprint(*degraded[t])
             for r in range(n_repeats):
                 config = {**base_config, "threshold": t, "repeat": r, "degraded": degraded_id}
@@ -842,3 +853,7 @@ def plot_roar(
     if path is not None:
         fig.savefig(path, dpi=150)
     return fig
+
+
+for _cls, _aliases in ((ROAR, ("Remove And Retrain",)), (KAR, ("Keep And Retrain",))):
+    METRICS.register(_cls, name=_cls.__name__, aliases=_aliases)
