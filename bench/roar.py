@@ -11,7 +11,9 @@ cell by cell (``batched=False``) and once with all cells trained together
 ``sequential / batched`` from the same run, the median over rounds (each round times both
 variants, in an order rotated from round to round, after one warm-up call of each). The
 largest difference in mean accuracy per threshold between the two is printed too (the
-same recipe and seeds; float sums differ, so not bit-identical).
+same recipe and seeds; float sums differ, so not bit-identical). Last, the time of one
+training step at batch 128 and at batch 1 bounds what vectorising the cells can gain: it
+removes per-step fixed costs (Python, dispatch, kernel launches), not arithmetic.
 """
 
 from __future__ import annotations
@@ -26,6 +28,32 @@ import torch
 
 from xai_sanity.data import load_default_splits, make_model
 from xai_sanity.metrics.roar import ROAR
+
+
+def step_times(model: torch.nn.Module, device: str, batch_size: int, rounds: int = 20) -> tuple[float, float]:
+    """Median time of one Adam training step of a copy of ``model`` at ``batch_size`` and at 1."""
+    import copy
+
+    net = copy.deepcopy(model).train()
+    optimiser = torch.optim.Adam(net.parameters(), lr=1e-3)
+    out = []
+    for n in (batch_size, 1):
+        x = torch.rand(n, 3, 32, 32, device=device)
+        y = torch.zeros(n, dtype=torch.long, device=device)
+        times = []
+        for _ in range(rounds + 3):
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            loss = torch.nn.functional.cross_entropy(net(x), y)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - start)
+        out.append(statistics.median(times[3:]))
+    return out[0], out[1]
 
 
 def main() -> None:
@@ -78,6 +106,13 @@ def main() -> None:
         f"sequential / batched: {statistics.median(ratios):.2f}x (range {min(ratios):.2f}-{max(ratios):.2f})"
     )
     print(f"largest |mean accuracy difference| per threshold: {diff:.4f}")
+    step_full, step_one = step_times(model, args.device, batch_size=128)
+    bound = step_full / max(step_full - step_one, 1e-12)
+    print(
+        f"one sequential training step: {step_full * 1e3:.1f} ms at batch 128, {step_one * 1e3:.1f} ms at batch 1 "
+        f"(fixed per-step cost); vectorising cells removes at most the fixed cost, so on this device "
+        f"batched training can be at most about {bound:.2f}x faster unless its kernels beat the dense ones"
+    )
     print(f"load at end={os.getloadavg()[0]:.2f}")
 
 
