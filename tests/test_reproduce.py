@@ -34,6 +34,7 @@ def test_sanity_checks_quick(tmp_path):
     assert info["archs"]["lenet"]["random_label_train_accuracy"] >= 0.9
     verdicts = info["verdicts"]["lenet"]
     assert set(verdicts) == set(methods) and all(v["passes"] in (True, False) for v in verdicts.values())
+    assert all(0 < v["n_defined"] <= v["n_samples"] == 6 for v in verdicts.values())  # 6 = quick n_explain
     # The similarity of a method's map to itself before randomisation is 1: check one row.
     scores = result["scores"]
     assert scores["score"].between(-1, 1).all() or scores["score"].isna().any()

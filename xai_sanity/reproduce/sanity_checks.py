@@ -211,12 +211,21 @@ def summarise_sanity_checks(scores: pd.DataFrame) -> tuple[pd.DataFrame, dict[st
         .unstack(["test", "similarity"])
         .sort_index(axis=1)
     )
+    # How many samples the headline number rests on: a constant map (e.g. an all-zero
+    # Grad-CAM after its ReLU) has no rank correlation and is left out of the mean.
+    headline = kept[(kept["test"] == "cascading") & (kept["similarity"] == "spearman_abs")]
+    defined = headline.groupby(["arch", "method"], sort=False)["score"].agg(["count", "size"])
     verdicts: dict[str, Any] = {}
     for (arch, method), row in table.iterrows():
         value = row.get(("cascading", "spearman_abs"))
+        n_defined, n_total = (
+            defined.loc[(arch, method)].tolist() if (arch, method) in defined.index else (0, 0)
+        )
         verdicts.setdefault(arch, {})[method] = {
             "final_spearman_abs": None if pd.isna(value) else round(float(value), 3),
             "passes": bool(value < PASS_THRESHOLD) if not pd.isna(value) else None,
+            "n_defined": int(n_defined),
+            "n_samples": int(n_total),
         }
     return table, verdicts
 
@@ -229,6 +238,13 @@ def verdict_text(verdicts: dict[str, Any]) -> str:
         passed = [m for m, v in methods.items() if v["passes"]]
         failed = [m for m, v in methods.items() if v["passes"] is False]
         lines.append(f"{arch}: pass: {', '.join(passed) or '-'}; fail: {', '.join(failed) or '-'}")
+        partial = [
+            f"{m} {v['n_defined']}/{v['n_samples']}"
+            for m, v in methods.items()
+            if v.get("n_defined", 0) < v.get("n_samples", 0)
+        ]
+        if partial:
+            lines.append(f"  samples with a defined score (others are constant maps): {', '.join(partial)}")
         for method, expected in PAPER_PASS.items():
             if method in methods and methods[method]["passes"] is not None:
                 agree = "agrees" if methods[method]["passes"] == expected else "DIFFERS"
