@@ -51,6 +51,17 @@ def test_noisegrad_quick(tmp_path):
     assert {c["base"] for c in result["claims"]} == {"Saliency", "IG"}
     for claim in result["claims"]:
         assert claim["NoiseGrad >= Baseline"] == (claim["NoiseGrad"] >= claim["Baseline"])
+        assert 0.0 <= claim["NoiseGrad++ vs SmoothGrad p"] <= 1.0
+    # The paired difference, recomputed from the per-sample scores by hand.
+    loc = scores[scores["metric"].isin(CATEGORIES["localisation"])]
+    prefix = "Saliency"
+    per_sample = {
+        v: loc[loc["method"] == f"{prefix} / {v}"].groupby("sample")["score"].mean()
+        for v in ("NoiseGrad", "Baseline")
+    }
+    claim = next(c for c in result["claims"] if c["base"] == prefix)
+    expected_diff = float((per_sample["NoiseGrad"] - per_sample["Baseline"]).mean())
+    assert claim["NoiseGrad - Baseline"] == pytest.approx(expected_diff, abs=1e-4)
     assert (tmp_path / "ng" / "noise_curves.png").stat().st_size > 0
     assert "### lenet" in (tmp_path / "ng" / "noisegrad.md").read_text()
 

@@ -172,31 +172,54 @@ def localisation_claims(scores: pd.DataFrame) -> list[dict[str, Any]]:
     )
     per_metric = loc.groupby(["arch", "base", "variant", "metric"], sort=False)["score"].mean()
     mean = per_metric.groupby(["arch", "base", "variant"], sort=False).mean()
+    # Per sample: the mean over the localisation metrics (all in [0, 1]), for paired tests.
+    per_sample = loc.groupby(["arch", "base", "variant", "sample"], sort=False)["score"].mean()
     claims = []
     for (arch, base), values in mean.groupby(level=["arch", "base"], sort=False):
         v = values.droplevel(["arch", "base"]).to_dict()
-        claims.append(
-            {
-                "arch": arch,
-                "base": base,
-                **{k: round(float(val), 4) for k, val in v.items()},
-                "NoiseGrad++ >= SmoothGrad": bool(
-                    v.get("NoiseGrad++", np.nan) >= v.get("SmoothGrad", np.nan)
-                ),
-                "NoiseGrad >= Baseline": bool(v.get("NoiseGrad", np.nan) >= v.get("Baseline", np.nan)),
-            }
-        )
+        claim = {"arch": arch, "base": base, **{k: round(float(val), 4) for k, val in v.items()}}
+        for better, worse in (("NoiseGrad++", "SmoothGrad"), ("NoiseGrad", "Baseline")):
+            claim[f"{better} >= {worse}"] = bool(v.get(better, np.nan) >= v.get(worse, np.nan))
+            diff, p_value = _paired_difference(per_sample, arch, base, better, worse)
+            claim[f"{better} - {worse}"] = diff
+            claim[f"{better} vs {worse} p"] = p_value
+        claims.append(claim)
     return claims
 
 
+def _paired_difference(per_sample: pd.Series, arch: str, base: str, a: str, b: str) -> tuple[float, float]:
+    """Mean per-sample difference ``a - b`` and the two-sided Wilcoxon signed-rank p-value."""
+    from scipy.stats import wilcoxon
+
+    try:
+        pair = pd.concat(
+            {a: per_sample.loc[(arch, base, a)], b: per_sample.loc[(arch, base, b)]}, axis=1
+        ).dropna()
+    except KeyError:
+        return float("nan"), float("nan")
+    diff = (pair[a] - pair[b]).to_numpy()
+    if diff.size == 0:
+        return float("nan"), float("nan")
+    if not np.any(diff):
+        return 0.0, 1.0
+    return round(float(diff.mean()), 4), float(wilcoxon(diff).pvalue)
+
+
 def claims_text(claims: list[dict[str, Any]]) -> str:
-    lines = ["Localisation (mean over the six localisation metrics, each averaged over samples):"]
+    nan = float("nan")
+    lines = [
+        "Localisation (mean over the six localisation metrics, each averaged over samples); the paired",
+        "difference is per sample, with the two-sided Wilcoxon signed-rank p-value:",
+    ]
     for c in claims:
         lines.append(
-            f"  {c['arch']:6s} {c['base']:8s} Baseline {c.get('Baseline', float('nan')):.4f}  "
-            f"SmoothGrad {c.get('SmoothGrad', float('nan')):.4f}  NoiseGrad {c.get('NoiseGrad', float('nan')):.4f}  "
-            f"NoiseGrad++ {c.get('NoiseGrad++', float('nan')):.4f}  | NoiseGrad++ >= SmoothGrad: "
-            f"{'yes' if c['NoiseGrad++ >= SmoothGrad'] else 'no'}; NoiseGrad >= Baseline: "
-            f"{'yes' if c['NoiseGrad >= Baseline'] else 'no'}"
+            f"  {c['arch']:6s} {c['base']:8s} Baseline {c.get('Baseline', nan):.4f}  "
+            f"SmoothGrad {c.get('SmoothGrad', nan):.4f}  NoiseGrad {c.get('NoiseGrad', nan):.4f}  "
+            f"NoiseGrad++ {c.get('NoiseGrad++', nan):.4f}"
         )
+        for better, worse in (("NoiseGrad++", "SmoothGrad"), ("NoiseGrad", "Baseline")):
+            lines.append(
+                f"      {better} >= {worse}: {'yes' if c[f'{better} >= {worse}'] else 'no'} "
+                f"(difference {c.get(f'{better} - {worse}', nan):+.4f}, p = {c.get(f'{better} vs {worse} p', nan):.3g})"
+            )
     return "\n".join(lines)
