@@ -77,6 +77,11 @@ def test_roar_quick(tmp_path):
     assert set(df["threshold"]) == {0.0, 0.5, 0.9}
     table = pd.read_csv(tmp_path / "roar" / "roar.csv", header=[0, 1], index_col=0)
     assert table.shape[0] == 6
+    # The deletion curve without retraining: at 0% removed it is the original model's accuracy.
+    deletion = pd.read_csv(tmp_path / "roar" / "roar_no_retraining.csv", index_col=0)
+    assert deletion.shape == (6, 3) and deletion["0.0"].nunique() == 1
+    assert "beats_random_without_retraining" in result["info"]
+    assert "Without retraining" in (tmp_path / "roar" / "roar.md").read_text()
     # Rerunning resumes from the cache: every cell comes back from it.
     again = run_roar_study(tmp_path / "roar", quick=True, progress=False, echo=lambda *a: None)
     assert again["scores"]["from_cache"].all()

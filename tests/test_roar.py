@@ -240,6 +240,19 @@ def test_cells_that_do_not_depend_on_the_estimator_are_trained_once(tmp_path):
     assert trainer.calls == 0
 
 
+def test_precomputed_maps_hit_the_cells_of_an_explain_func_run(tmp_path):
+    from xai_sanity.metrics.roar import explain_in_batches
+
+    x_tr, y_tr, _, x_te, y_te, _ = tiny_data()
+    model, sobel = tiny_model(), control_estimators()["Sobel"]
+    settings = dict(thresholds=(0, 0.5), n_repeats=1, train_kwargs=TINY_TRAIN, cache_dir=tmp_path)
+    first = run_roar({"Sobel": sobel}, model, x_tr, y_tr, x_te, y_te, batch_size=16, **settings)
+    maps = tuple(explain_in_batches(sobel, model, x, y, 16) for x, y in ((x_tr, y_tr), (x_te, y_te)))
+    again = run_roar({"Sobel": maps}, model, x_tr, y_tr, x_te, y_te, **settings)
+    assert again["from_cache"].all()
+    assert again["accuracy"].tolist() == first["accuracy"].tolist()
+
+
 # -- executors ------------------------------------------------------------------------------
 
 

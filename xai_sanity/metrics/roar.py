@@ -173,6 +173,29 @@ def remove_features(
     return np.where(mask, fill_full, x).astype(np.float32, copy=False)
 
 
+def explain_in_batches(
+    explain_func: Callable,
+    model: nn.Module,
+    x: np.ndarray,
+    y: np.ndarray,
+    batch_size: int = 64,
+    **kwargs: Any,
+) -> np.ndarray:
+    """``explain_func`` over ``x`` in chunks of ``batch_size``, as float32 (ROAR's own path).
+
+    Precomputing attributions with this function (same ``batch_size``) gives the very
+    arrays a ROAR call computes, so their cells hit the same cache entries.
+    """
+    pieces = [
+        np.asarray(
+            explain_func(model=model, inputs=x[i : i + batch_size], targets=y[i : i + batch_size], **kwargs),
+            dtype=np.float32,
+        )
+        for i in range(0, len(x), batch_size)
+    ]
+    return np.concatenate(pieces)
+
+
 # ----------------------------------------------------------------------------------------
 # Jobs (top-level functions so that process pools can pickle them)
 
@@ -499,19 +522,7 @@ class ROAR(Metric):
         if a is None:
             if explain_func is None:
                 raise ValueError(f"give {name} (precomputed attributions) or explain_func")
-            pieces = [
-                np.asarray(
-                    explain_func(
-                        model=model,
-                        inputs=x[i : i + batch_size],
-                        targets=y[i : i + batch_size],
-                        **explain_func_kwargs,
-                    ),
-                    dtype=np.float32,
-                )
-                for i in range(0, len(x), batch_size)
-            ]
-            a = np.concatenate(pieces)
+            a = explain_in_batches(explain_func, model, x, y, batch_size, **explain_func_kwargs)
         _, _, a, _ = check_batch(x, y, a)
         if self.abs:
             a = np.abs(a)
