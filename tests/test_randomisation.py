@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 import quantus
@@ -259,5 +261,10 @@ def test_layers_without_reset_parameters_are_redrawn():
             return x * self.w
 
     model = nn.Sequential(Scale(), nn.Flatten(), nn.Linear(3 * 8 * 8, 10))
-    scores = ModelParameterRandomisation()(model, *batch(), explain_func=xs.Gradient())
+    metric = ModelParameterRandomisation()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no constant (all-zero) maps
+        scores = metric(model, *batch(), explain_func=xs.Gradient())
     assert list(scores) == ["original", "2", "0"]
+    # The constant scale (all 2.0, std 0) is redrawn around its magnitude, not to zeros.
+    assert np.isfinite(scores["0"]).all() and np.abs(metric.explanations_["0"]).max() > 0

@@ -16,6 +16,7 @@ bit-identical; explanations for all steps are computed batch-wise on the model's
 from __future__ import annotations
 
 import copy
+import math
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
@@ -56,7 +57,9 @@ def reinitialise(module: nn.Module, seed: int) -> None:
 
     ``reset_parameters`` draws from torch's global RNG, so it runs inside
     ``torch.random.fork_rng``: the global state is the same afterwards. A module without
-    ``reset_parameters`` gets each parameter re-drawn from ``N(0, std(original)²)``.
+    ``reset_parameters`` gets each parameter re-drawn from ``N(0, s²)`` with ``s`` the
+    original's standard deviation, or, for a constant tensor (e.g. a scale initialised to
+    one value), its mean magnitude (1 for an all-zero tensor), so it is never redrawn as zeros.
     """
     device = next(module.parameters(recurse=False)).device
     devices = [device] if device.type == "cuda" else []
@@ -68,7 +71,9 @@ def reinitialise(module: nn.Module, seed: int) -> None:
             return
         gen = make_generator(seed, device)
         for p in module.parameters(recurse=False):
-            std = float(p.std()) if p.numel() > 1 else 1.0
+            std = float(p.std()) if p.numel() > 1 else 0.0
+            if not (math.isfinite(std) and std > 0):
+                std = float(p.abs().mean()) or 1.0
             p.copy_(torch.randn(p.shape, generator=gen, device=device, dtype=p.dtype) * std)
 
 
