@@ -847,11 +847,21 @@ def plot_roar(
     else:
         fig = ax.figure
     group_cols = ["estimator", "method"] if "method" in df and df["method"].nunique() > 1 else ["estimator"]
-    for key, part in df.groupby(group_cols, sort=False):
+    groups = list(df.groupby(group_cols, sort=False))
+    # Distinct colours beyond matplotlib's ten; the controls drawn dashed in black and grey.
+    palette = plt.get_cmap("tab20" if len(groups) > 10 else "tab10").colors
+    controls = {"Random": "black", "Sobel": "grey", "SobelEdges": "grey"}
+    for i, (key, part) in enumerate(groups):
         label = " ".join(map(str, key)) if isinstance(key, tuple) else str(key)
+        name = key[0] if isinstance(key, tuple) else key
+        style = (
+            {"color": controls[name], "linestyle": "--"}
+            if name in controls
+            else {"color": palette[i % len(palette)]}
+        )
         stats = part.groupby("threshold")["accuracy"].agg(["mean", "std"]).fillna(0.0)
         t = stats.index.to_numpy() * 100
-        (line,) = ax.plot(t, stats["mean"], marker="o", label=label)
+        (line,) = ax.plot(t, stats["mean"], marker="o", label=label, **style)
         ax.fill_between(
             t, stats["mean"] - stats["std"], stats["mean"] + stats["std"], color=line.get_color(), alpha=0.2
         )
