@@ -650,16 +650,16 @@ class ROAR(Metric):
 
         rows: list[dict[str, Any]] = []
         pending: list[tuple[dict[str, Any], dict[str, Any], str, Path | None, dict[str, Any]]] = []
-        degraded: dict[float, tuple[np.ndarray, np.ndarray]] = {}
         options = {"keep": self._keep, "per_pixel": self.per_pixel, "seed": int(self.seed)}
         for t in self._thresholds:
-            degraded[t] = (
-                remove_features(x_train, a_train, t, fill, stream=0, **options),
-                remove_features(x_test, a_test, t, fill, stream=1, **options),
-            )
+            # Only the jobs hold the degraded arrays: a threshold served wholly from the cache
+            # frees them at the next iteration.
+            x_train_t = remove_features(x_train, a_train, t, fill, stream=0, **options)
+            x_test_t = remove_features(x_test, a_test, t, fill, stream=1, **options)
             # Cells are keyed by the degraded data itself rather than by the attributions, so
-            # cells whose data does not depend on the estimator (0% or 100% removed) or on which two estimators agree are trained once and shared.
-            degraded_id = _fingerprint(*degraded[t])
+            # cells whose data does not depend on the estimator (0% or 100% removed), or on
+            # which two estimators agree, are trained once and shared.
+            degraded_id = _fingerprint(x_train_t, x_test_t)
             for r in range(n_repeats):
                 config = {**base_config, "threshold": t, "repeat": r, "degraded": degraded_id}
                 digest = config_digest(config)
@@ -675,14 +675,12 @@ class ROAR(Metric):
                     "cell_seed": _cell_seed(self.seed, t, r),
                     "train_func": train_func,
                     "train_kwargs": train_kwargs,
-                    "x_train": degraded[t][0],
+                    "x_train": x_train_t,
                     "y_train": y_train,
-                    "x_test": degraded[t][1],
+                    "x_test": x_test_t,
                     "y_test": y_test,
                 }
                 pending.append((row, job, digest, path, config))
-            if not any(item[1]["x_train"] is degraded[t][0] for item in pending):
-                del degraded[t]  # everything at this threshold came from the cache
 
         def finish(
             row: dict[str, Any], digest: str, path: Path | None, config: dict, acc: float, sec: float
