@@ -2,67 +2,41 @@
 
 Usage::
 
-    .venv/bin/python bench/similarity.py [--device cpu|cuda] [--threads T] [--repeats R]
+    .venv/bin/python bench/similarity.py [--device cpu|cuda] [--quick] [--repeats R] [--threads T]
 
 For each case the batched torch function (one call for the whole batch) and the
-reference loop (skimage / scipy, one call per sample, on the CPU) are timed round-robin:
-each round runs both once, in alternating order, after one warm-up call each. Reported:
-the median time of each and the median over rounds of the per-round ratio
-``loop / batched`` (> 1: the batched function is faster). On CUDA the device is
-synchronised around each call and the inputs already live on the GPU.
+reference loop (skimage / scipy, one call per sample, on the CPU) are timed round-robin
+after one warm-up call each (see ``_common``). Reported: the median time of each, the
+median over rounds of the per-round ratio ``loop / batched`` (> 1: the batched function
+is faster) and the largest difference between the two results. On CUDA the inputs of the
+batched function already live on the GPU.
 
 Cases: SSIM (N=64 maps of 32x32 and N=32 maps of 224x224), Spearman and HOG similarity
-on the same batches.
+on the same batches; ``--quick`` uses N=16 of 32x32 and N=4 of 64x64.
 """
 
 from __future__ import annotations
 
-import argparse
 import functools
-import statistics
-import time
-from collections.abc import Callable
 
 import numpy as np
 import torch
+from _common import (
+    make_parser,
+    med,
+    parse,
+    print_end,
+    print_environment,
+    print_table,
+    ratio,
+    skimage_ssim_loop,
+    spread,
+    timed_rounds,
+)
 from scipy import stats
 from skimage.feature import hog
-from skimage.metrics import structural_similarity
 
 from xai_sanity import similarity as sim
-
-
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-def measure(variants: dict[str, Callable[[], object]], repeats: int, device: str) -> dict[str, list[float]]:
-    names = list(variants)
-    for name in names:
-        variants[name]()
-    times: dict[str, list[float]] = {name: [] for name in names}
-    for r in range(repeats):
-        for name in names if r % 2 == 0 else names[::-1]:
-            _sync(device)
-            start = time.perf_counter()
-            variants[name]()
-            _sync(device)
-            times[name].append(time.perf_counter() - start)
-    return times
-
-
-def ssim_loop(a: np.ndarray, b: np.ndarray) -> list[float]:
-    out = []
-    for x, y in zip(a, b):
-        x = (x - x.min()) / (x.max() - x.min())
-        y = (y - y.min()) / (y.max() - y.min())
-        out.append(
-            structural_similarity(
-                x, y, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1.0
-            )
-        )
-    return out
 
 
 def spearman_loop(a: np.ndarray, b: np.ndarray) -> list[float]:
@@ -74,39 +48,58 @@ def hog_loop(a: np.ndarray, b: np.ndarray) -> list[float]:
     return [stats.spearmanr(hog(x, **params), hog(y, **params)).statistic for x, y in zip(a, b)]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    parser.add_argument("--repeats", type=int, default=7)
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    print(f"device={args.device} torch threads={torch.get_num_threads()} repeats={args.repeats}")
+CASES = {
+    "ssim": (sim.ssim, skimage_ssim_loop),
+    "spearman": (sim.spearman, spearman_loop),
+    "hog": (sim.hog_similarity, hog_loop),
+}
+
+
+def run_device(device: str, sizes: list[tuple[int, int]], repeats: int) -> None:
     rng = np.random.default_rng(0)
-    header = f"{'case':<28}{'batched (ms)':>14}{'loop (ms)':>12}{'loop/batched':>14}  max |diff|"
-    print(header)
-    print("-" * len(header))
-    for n, size in ((64, 32), (32, 224)):
+    rows = []
+    for n, size in sizes:
         a = rng.random((n, size, size))
         b = a + 0.5 * rng.normal(size=a.shape)
-        ta = torch.from_numpy(a).to(args.device)
-        tb = torch.from_numpy(b).to(args.device)
-        cases = {
-            "ssim": (sim.ssim, ssim_loop),
-            "spearman": (sim.spearman, spearman_loop),
-            "hog": (sim.hog_similarity, hog_loop),
-        }
-        for name, (func, reference) in cases.items():
+        ta = torch.from_numpy(a).to(device)
+        tb = torch.from_numpy(b).to(device)
+        for name, (func, reference) in CASES.items():
             batched = functools.partial(func, ta, tb)
             loop = functools.partial(reference, a, b)
-            times = measure({"batched": batched, "loop": loop}, args.repeats, args.device)
+            times = timed_rounds({"batched": batched, "loop": loop}, repeats, device)
             diff = float(np.max(np.abs(np.asarray(batched()) - np.asarray(loop()))))
-            ratio = statistics.median(x / y for x, y in zip(times["loop"], times["batched"]))
-            print(
-                f"{f'{name} N={n} {size}x{size}':<28}{1e3 * statistics.median(times['batched']):>14.2f}"
-                f"{1e3 * statistics.median(times['loop']):>12.2f}{ratio:>14.2f}  {diff:.1e}"
+            rows.append(
+                (
+                    f"{name} N={n} {size}x{size}",
+                    f"{1e3 * med(times, 'batched'):.2f}",
+                    f"{1e3 * med(times, 'loop'):.2f}",
+                    f"{ratio(times, 'loop', 'batched'):.2f}",
+                    spread(times, "loop", "batched"),
+                    f"{diff:.1e}",
+                )
             )
+    print_table(
+        f"[{device}] batched similarity (one call) vs per-sample loop (CPU)",
+        ("case", "batched (ms)", "loop (ms)", "loop/batched", "range", "max |diff|"),
+        rows,
+    )
+
+
+def main() -> None:
+    parser = make_parser(
+        __doc__, quick_help="N=16 of 32x32 and N=4 of 64x64, 2 rounds", repeats_default=7, repeats_quick=2
+    )
+    args, devices = parse(parser)
+    sizes = [(16, 32), (4, 64)] if args.quick else [(64, 32), (32, 224)]
+    start_load = print_environment(
+        "Similarity benchmark: loop / batched time ratios measured in one run (> 1: batched is faster)",
+        args,
+        devices,
+        peers="scipy and skimage loops",
+    )
+    for device in devices:
+        run_device(device, sizes, args.repeats)
+    print_end(start_load)
 
 
 if __name__ == "__main__":

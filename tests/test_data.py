@@ -158,6 +158,35 @@ def test_indexing_and_tensors(pair):
     assert x.shape == (200, 3, 32, 32) and y.dtype == torch.int64 and masks.shape[1] == 1
 
 
+def test_sourcing_names_importable_from_semi_natural():
+    from xai_sanity.data import semi_natural, sources
+
+    for name in (
+        "BACKGROUND_NAMES",
+        "N_SOURCE_DIGITS",
+        "digit_split_indices",
+        "_source_digits",
+        "_raw_backgrounds",
+        "_background_pyramid",
+        "_digit_transforms",
+        "_hsv_to_rgb",
+    ):
+        assert getattr(semi_natural, name) is getattr(sources, name), name
+
+
+def test_hsv_to_rgb_matches_colorsys():
+    import colorsys
+
+    from xai_sanity.data.sources import _hsv_to_rgb
+
+    rng = np.random.default_rng(0)
+    h, s, v = rng.random((3, 50))
+    expected = np.array([colorsys.hsv_to_rgb(*hsv) for hsv in zip(h, s, v)])
+    rgb = _hsv_to_rgb(h, s, v)
+    assert rgb.shape == (50, 3) and rgb.dtype == np.float32
+    np.testing.assert_allclose(rgb, expected, atol=1e-6)
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [

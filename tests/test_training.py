@@ -13,10 +13,10 @@ import torch
 from torch import nn
 
 from xai_sanity import cache as cache_mod
-from xai_sanity import training
 from xai_sanity.cache import atomic_write_bytes, cache_dir, config_digest
-from xai_sanity.data import make_model, make_semi_natural
-from xai_sanity.training import evaluate_accuracy, fit, load_default_model, train
+from xai_sanity.data import default_models, make_model, make_semi_natural
+from xai_sanity.data.default_models import load_default_model
+from xai_sanity.training import evaluate_accuracy, fit, train
 
 
 @pytest.fixture(autouse=True)
@@ -250,7 +250,7 @@ def test_default_model_is_cached_and_reloaded(tmp_path, monkeypatch):
     def no_training(*args, **kwargs):
         raise AssertionError("must load from the cache, not train")
 
-    monkeypatch.setattr(training, "fit", no_training)
+    monkeypatch.setattr(default_models, "fit", no_training)
     again, info2 = load_default_model("lenet", **TINY)
     assert info2["from_cache"] is True
     assert info2["test_accuracy"] == info["test_accuracy"]

@@ -7,6 +7,7 @@ says what was expected (DESIGN.md, invariant 5).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -138,3 +139,65 @@ def check_non_negative(value: object, name: str) -> float:
     if not np.isfinite(value) or value < 0:
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     return float(value)
+
+
+def check_batch(
+    x_batch: Any,
+    y_batch: Any,
+    a_batch: Any = None,
+    s_batch: Any = None,
+    *,
+    requires_s_batch: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Validate a metric's batch arguments; return them as numpy arrays.
+
+    Raises ``ValueError``/``TypeError`` naming the argument: non-finite or wrongly shaped
+    inputs, labels of the wrong length, attributions or masks that do not match the inputs,
+    masks that are not binary.
+    """
+    x = as_array(x_batch, "x_batch")
+    if x.ndim < 2 or x.shape[0] == 0:
+        raise ValueError(f"x_batch must have shape (N, C, ...) with N > 0, got {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("x_batch contains NaN or Inf values")
+    y = as_array(y_batch, "y_batch")
+    if y.ndim != 1 or y.shape[0] != x.shape[0]:
+        raise ValueError(f"y_batch must have shape ({x.shape[0]},) to match x_batch, got {y.shape}")
+    a = None
+    if a_batch is not None:
+        a = as_array(a_batch, "a_batch")
+        if a.ndim == x.ndim - 1 and a.shape[0] == x.shape[0]:
+            a = a[:, None]  # (N, H, W) maps, e.g. from ``.sum(axis=1)``: add the channel axis
+        if a.shape[0] != x.shape[0] or a.ndim != x.ndim or not _spatial_match(a.shape, x.shape):
+            raise ValueError(f"a_batch of shape {a.shape} does not match x_batch of shape {x.shape}")
+        if not np.all(np.isfinite(a)):
+            raise ValueError("a_batch contains NaN or Inf values")
+    s = None
+    if s_batch is not None:
+        s = as_array(s_batch, "s_batch")
+        if s.shape[0] != x.shape[0] or s.ndim != x.ndim or not _spatial_match(s.shape, x.shape):
+            raise ValueError(
+                f"s_batch of shape {s.shape} does not match x_batch of shape {x.shape}; expected "
+                f"({x.shape[0]}, 1 or {x.shape[1]}, {', '.join(map(str, x.shape[2:]))})"
+            )
+        if s.dtype != bool and not np.all((s == 0) | (s == 1)):
+            raise ValueError("s_batch must be a binary mask (values 0 and 1 only)")
+    elif requires_s_batch:
+        raise ValueError("this metric needs ground-truth masks: pass s_batch")
+    return x, y, a, s
+
+
+def as_array(value: Any, name: str) -> np.ndarray:
+    if hasattr(value, "detach"):
+        value = value.detach().cpu().numpy()
+    try:
+        arr = np.asarray(value)
+    except Exception as err:  # pragma: no cover - defensive
+        raise TypeError(f"{name} must be array-like") from err
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise TypeError(f"{name} must be a numeric array, got dtype {arr.dtype}")
+    return arr
+
+
+def _spatial_match(shape: tuple[int, ...], x_shape: tuple[int, ...]) -> bool:
+    return shape[1] in (1, x_shape[1]) and tuple(shape[2:]) == tuple(x_shape[2:])

@@ -15,30 +15,40 @@ from .explainers.base import Explainer
 from .registry import METHODS
 
 
-def build_method(method: str | Callable, **params: Any) -> Callable:
-    """Resolve ``method`` (a registered name, an explainer or any explain function) with
-    ``params``.
+def build_method(method: str | type | Callable, /, **params: Any) -> Callable:
+    """Resolve ``method`` with ``params`` into an explain function — the one resolver.
 
-    For an enhancer, parameters it does not take are passed on to its base explain function
+    ``method`` may be a registered name (any alias or spelling), an :class:`Explainer`
+    class or instance, a registered/user class, or any explain function. Explainers are
+    built or cloned with ``params``; other classes are instantiated with them; plain
+    functions get them bound with :func:`functools.partial`. For an enhancer, parameters
+    it does not take are passed on to its base explain function
     (``build_method("NoiseGrad++", base="IntegratedGradients", steps=16)``).
+    :func:`xai_sanity.get_method` and the enhancers' ``base=`` use this function too.
+
+    Examples
+    --------
+    >>> build_method("NoiseGrad", n_models=3, steps=16).base_kwargs
+    {'steps': 16}
     """
     if isinstance(method, str):
-        factory = METHODS[method]
-        if not (isinstance(factory, type) and issubclass(factory, Explainer)):
-            return functools.partial(factory, **params) if params else factory
-        method = factory()
+        method = METHODS[method]
+    if isinstance(method, type):
+        if not issubclass(method, Explainer):
+            return method(**params)
+        method = method()
     if isinstance(method, NoiseEnsemble):
         own = set(method._param_names())
         extra = {k: v for k, v in params.items() if k not in own}
         params = {k: v for k, v in params.items() if k in own}
         if extra:
             params["base_kwargs"] = {**(params.get("base_kwargs") or method.base_kwargs or {}), **extra}
-        return method.clone(**params)
+        return method.clone(**params) if params else method
     if isinstance(method, Explainer):
         return method.clone(**params) if params else method
     if callable(method):
         return functools.partial(method, **params) if params else method
-    raise TypeError(f"method must be a registered name or an explain function, got {method!r}")
+    raise TypeError(f"method must be a registered name, an Explainer or an explain function, got {method!r}")
 
 
 def explain(

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ._model_ops import WEIGHT_NOISE_MODES, noisy_parameters, swapped_parameters
 from ._safety import derive_seed, make_generator, model_guard
 from ._validation import (
     as_input_tensor,
@@ -162,18 +163,15 @@ def tune_noise_level(
     n_draws = check_positive_int(n_draws, "n_draws")
     refine_steps = check_positive_int(refine_steps, "refine_steps", minimum=0)
     batch_size = check_positive_int(batch_size, "batch_size")
-    if noise_mode not in ("multiplicative", "additive"):
-        raise ValueError(f"noise_mode must be 'multiplicative' or 'additive', got {noise_mode!r}")
+    if noise_mode not in WEIGHT_NOISE_MODES:
+        raise ValueError(f"noise_mode must be one of {WEIGHT_NOISE_MODES}, got {noise_mode!r}")
     if not 0 < sigma_start < sigma_max:
         raise ValueError(f"need 0 < sigma_start < sigma_max, got {sigma_start!r}, {sigma_max!r}")
     dev = resolve_device(device, model)
     x_t = as_input_tensor(x, dev, name="x")
     y_t = as_target_tensor(y, x_t.shape[0], dev, name="y")
 
-    with model_guard(model) as snap:
-        params = list(model.parameters())
-        names = [name for name, _ in model.named_parameters(remove_duplicate=False)]
-        originals = [snap.tensors[name] for name in names[: len(params)]]
+    with model_guard(model):
         gen = generator if generator is not None else make_generator(seed, dev)
         draw_seeds = [derive_seed(gen) for _ in range(n_draws)]
         draw_gen = torch.Generator(device=dev)
@@ -182,15 +180,8 @@ def tune_noise_level(
             accs = []
             for draw_seed in draw_seeds if sigma > 0 else draw_seeds[:1]:
                 draw_gen.manual_seed(draw_seed)
-                with torch.no_grad():
-                    for p, original in zip(params, originals):
-                        z = torch.randn(original.shape, generator=draw_gen, device=dev).to(original.dtype)
-                        p.copy_(
-                            original * (1 + sigma * z)
-                            if noise_mode == "multiplicative"
-                            else original + sigma * z
-                        )
-                accs.append(_accuracy(model, x_t, y_t, batch_size))
+                with swapped_parameters(model, noisy_parameters(model, sigma, noise_mode, draw_gen)):
+                    accs.append(_accuracy(model, x_t, y_t, batch_size))
             return np.asarray(accs)
 
         curve: dict[float, np.ndarray] = {}

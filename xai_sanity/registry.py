@@ -169,10 +169,11 @@ def register(
 def get_method(name: str, **params: Any) -> Callable:
     """Build the registered explain method ``name`` with ``params``.
 
-    A class is instantiated with ``params``; a plain function gets them bound with
-    ``functools.partial``.
+    The same resolution as :func:`xai_sanity.build_method` (an enhancer passes parameters it
+    does not take on to its base: ``get_method("NoiseGrad", steps=16)`` works).
     """
-    factory = METHODS[name]
-    if isinstance(factory, type):
-        return factory(**params)
-    return functools.partial(factory, **params) if params else factory
+    if not isinstance(name, str):
+        raise TypeError(f"method name must be a string, got {type(name).__name__}")
+    from .explain import build_method
+
+    return build_method(name, **params)

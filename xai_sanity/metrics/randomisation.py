@@ -16,7 +16,6 @@ bit-identical; explanations for all steps are computed batch-wise on the model's
 from __future__ import annotations
 
 import copy
-import math
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
@@ -26,10 +25,20 @@ import torch
 from quantus.helpers.enums import EvaluationCategory, ScoreDirection
 from torch import nn
 
+from .._model_ops import fresh_copy, randomisable_layers, reinitialise
 from .._safety import make_generator, model_guard
-from .._validation import model_device
+from .._validation import check_batch, model_device
 from ..registry import METRICS, SIMILARITIES
-from .base import Metric, check_batch
+from ._plumbing import explain_in_chunks
+from .base import Metric
+
+__all__ = [
+    "DataRandomisation",
+    "ModelParameterRandomisation",
+    "RandomLogit",
+    "randomisable_layers",  # re-exported from xai_sanity._model_ops
+    "reinitialise",
+]
 
 LAYER_ORDERS = ("top_down", "bottom_up", "independent")
 LAYER_SEEDS = ("per_layer", "shared")
@@ -41,40 +50,6 @@ def _resolve_similarity(similarity_func: str | Callable) -> Callable:
     if callable(similarity_func):
         return similarity_func
     raise TypeError(f"similarity_func must be a registered name or a callable, got {similarity_func!r}")
-
-
-def randomisable_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """Modules that own trainable parameters directly, in definition order (input → output)."""
-    layers = []
-    for name, module in model.named_modules():
-        if any(p.requires_grad for p in module.parameters(recurse=False)):
-            layers.append((name, module))
-    return layers
-
-
-def reinitialise(module: nn.Module, seed: int) -> None:
-    """Re-initialise ``module``'s own parameters with its own initialiser, seeded.
-
-    ``reset_parameters`` draws from torch's global RNG, so it runs inside
-    ``torch.random.fork_rng``: the global state is the same afterwards. A module without
-    ``reset_parameters`` gets each parameter re-drawn from ``N(0, s²)`` with ``s`` the
-    original's standard deviation, or, for a constant tensor (e.g. a scale initialised to
-    one value), its mean magnitude (1 for an all-zero tensor), so it is never redrawn as zeros.
-    """
-    device = next(module.parameters(recurse=False)).device
-    devices = [device] if device.type == "cuda" else []
-    with torch.no_grad():
-        if hasattr(module, "reset_parameters"):
-            with torch.random.fork_rng(devices=devices):
-                torch.manual_seed(seed)
-                module.reset_parameters()
-            return
-        gen = make_generator(seed, device)
-        for p in module.parameters(recurse=False):
-            std = float(p.std()) if p.numel() > 1 else 0.0
-            if not (math.isfinite(std) and std > 0):
-                std = float(p.abs().mean()) or 1.0
-            p.copy_(torch.randn(p.shape, generator=gen, device=device, dtype=p.dtype) * std)
 
 
 def _preprocess(a: np.ndarray, normalise: bool, absolute: bool) -> np.ndarray:
@@ -98,18 +73,7 @@ class _ExplainingMetric(Metric):
         explain_func_kwargs: dict[str, Any],
         batch_size: int,
     ) -> np.ndarray:
-        pieces = []
-        for start in range(0, len(x), batch_size):
-            a = explain_func(
-                model=model,
-                inputs=x[start : start + batch_size],
-                targets=y[start : start + batch_size],
-                **explain_func_kwargs,
-            )
-            pieces.append(np.asarray(a, dtype=np.float32))
-        a = np.concatenate(pieces)
-        if a.ndim == x.ndim - 1:  # explain functions that drop the channel axis
-            a = a[:, None]
+        a = explain_in_chunks(explain_func, model, x, y, batch_size, kwargs=explain_func_kwargs)
         return _preprocess(a, self.normalise, self.abs)
 
     def _similarity(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -446,10 +410,7 @@ class DataRandomisation(_ExplainingMetric):
         """A fresh copy of ``model``'s architecture trained on permuted ``y_train``."""
         from ..training import evaluate_accuracy, train
 
-        fresh = copy.deepcopy(model)
-        for i, (_, module) in enumerate(randomisable_layers(fresh)):
-            reinitialise(module, self.seed + 1 + i)
-        fresh.train()
+        fresh = fresh_copy(model, self.seed)
         perm = torch.randperm(len(y_train), generator=make_generator(self.seed)).numpy()
         y_random = np.asarray(y_train)[perm]
         if self.train_func is not None:

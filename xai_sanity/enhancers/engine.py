@@ -1,0 +1,281 @@
+"""The noise-ensemble engine behind every enhancer.
+
+One engine, :class:`NoiseEnsemble`, explains an ensemble of perturbed *inputs*
+(``x + N(0, σ_x²)``, SmoothGrad; Smilkov et al. 2017) and/or perturbed *models*
+(``W ⊙ (1 + ε)``, ``ε ~ N(0, σ_w²)``, NoiseGrad; Bykov et al. 2022) with any base explain
+function, and reduces the ensemble to one map by a statistic (:mod:`.statistics`). The five
+named enhancers (:mod:`.presets`) only map their own parameters onto the engine's settings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from .._model_ops import WEIGHT_NOISE_MODES, noisy_parameters, swapped_parameters
+from .._safety import make_generator, preserve_global_rng
+from .._validation import check_non_negative, check_positive_int
+from ..explainers.base import Explainer
+from .statistics import STATISTICS, RunningStatistic
+
+#: What the engine needs to know; presets derive these from their own parameters.
+ENGINE_SETTINGS = (
+    "n_samples",
+    "n_models",
+    "input_noise",
+    "input_noise_relative",
+    "weight_noise",
+    "weight_noise_mode",
+    "statistic",
+    "unbiased",
+)
+
+
+def input_noise_std(inputs: torch.Tensor, std: float, relative: bool) -> torch.Tensor | None:
+    """Per-input std of SmoothGrad's noise, broadcastable to ``inputs``; ``None`` for no noise.
+
+    Relative: ``std * (max(x) - min(x))`` per input (Smilkov et al. 2017); else ``std``.
+    """
+    if std == 0:
+        return None
+    shape = (-1,) + (1,) * (inputs.ndim - 1)
+    if not relative:
+        return torch.full((inputs.shape[0],), std, device=inputs.device).view(shape)
+    flat = inputs.reshape(inputs.shape[0], -1)
+    spread = flat.max(1).values - flat.min(1).values
+    return (std * spread).view(shape)
+
+
+def _accepts(func: Callable, name: str) -> bool:
+    try:
+        params = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == name or p.kind == p.VAR_KEYWORD for p in params)
+
+
+class NoiseEnsemble(Explainer):
+    """The noise-ensemble engine behind every enhancer.
+
+    For each of ``n_models`` weight draws and ``n_samples`` input-noise draws the base explain
+    function is applied; the ``statistic`` of the ``n_models * n_samples`` attributions is
+    returned. Draw ``k`` perturbs the *original* weights (never the previous draw's), and the
+    model is restored afterwards, also on error.
+
+    Parameters
+    ----------
+    base : str, Explainer or callable, default "Gradient"
+        The base explain function: a registered name (``"IntegratedGradients"``), an
+        explainer instance, or any Quantus-style ``f(model, inputs, targets, **kw)``
+        (``quantus.explain``, a captum-based function, a user's own).
+    base_kwargs : dict, optional
+        Keyword arguments for the base (e.g. ``{"method": "Saliency"}`` for
+        ``quantus.explain``, or ``{"steps": 20}`` for ``"IntegratedGradients"``).
+    n_samples : int, default 1
+        Input-noise draws per model draw.
+    n_models : int, default 1
+        Weight-noise draws (models).
+    input_noise : float, default 0.0
+        Std of the Gaussian input noise. Relative to each input's value range
+        ``max(x) - min(x)`` (SmoothGrad's "noise level", Smilkov et al. 2017) when
+        ``input_noise_relative`` is true, else absolute (captum's ``stdevs``).
+    input_noise_relative : bool, default True
+    weight_noise : float, default 0.0
+        Std of the weight noise ``ε``: ``W ⊙ (1 + ε)`` (multiplicative, NoiseGrad's choice) or
+        ``W + ε`` (additive).
+    weight_noise_mode : {"multiplicative", "additive"}, default "multiplicative"
+    statistic : {"mean", "mean_square", "variance"}, default "mean"
+    unbiased : bool, default False
+        For ``statistic="variance"``: divide by ``n - 1`` instead of ``n``.
+    seed : int or None, default 0
+        Seed of a private generator created at each call (same seed, same output).
+        ``None`` draws fresh entropy from the OS.
+    generator : torch.Generator, optional
+        A generator to draw from instead (advanced by each call); takes precedence over
+        ``seed``. Must live on the model's device.
+    batch_size : int, default 256
+        Most noisy inputs given to the base in one call; bounds memory. Results do not
+        depend on it (each draw has its own derived seed).
+    """
+
+    name = "NoiseEnsemble"
+    stochastic = True
+
+    def __init__(
+        self,
+        base: str | Callable = "Gradient",
+        base_kwargs: dict[str, Any] | None = None,
+        n_samples: int = 1,
+        n_models: int = 1,
+        input_noise: float = 0.0,
+        input_noise_relative: bool = True,
+        weight_noise: float = 0.0,
+        weight_noise_mode: str = "multiplicative",
+        statistic: str = "mean",
+        unbiased: bool = False,
+        seed: int | None = 0,
+        generator: torch.Generator | None = None,
+        batch_size: int = 256,
+    ) -> None:
+        self.base = base
+        self.base_kwargs = base_kwargs
+        self.n_samples = n_samples
+        self.n_models = n_models
+        self.input_noise = input_noise
+        self.input_noise_relative = input_noise_relative
+        self.weight_noise = weight_noise
+        self.weight_noise_mode = weight_noise_mode
+        self.statistic = statistic
+        self.unbiased = unbiased
+        self.seed = seed
+        self.generator = generator
+        self.batch_size = batch_size
+
+    # -- parameters ---------------------------------------------------------------------
+    #: Engine setting -> the public parameter of a preset that sets it (for error messages);
+    #: a preset lists the settings it derives from its own arguments.
+    _public_names: ClassVar[dict[str, str]] = {}
+
+    def _settings(self) -> dict[str, Any]:
+        """The engine's settings, read from the public parameters at each use.
+
+        A preset overrides this to derive them from its own arguments, so each public
+        argument is stored once, under its public name (``NoiseGrad.noise_level`` is the
+        weight-noise std; setting it after construction takes effect).
+        """
+        return {key: getattr(self, key) for key in ENGINE_SETTINGS}
+
+    def _check_params(self) -> None:
+        cfg = self._settings()
+
+        def label(key: str) -> str:
+            return self._public_names.get(key, key)
+
+        check_positive_int(cfg["n_samples"], label("n_samples"))
+        check_positive_int(cfg["n_models"], label("n_models"))
+        check_positive_int(self.batch_size, "batch_size")
+        check_non_negative(cfg["input_noise"], label("input_noise"))
+        check_non_negative(cfg["weight_noise"], label("weight_noise"))
+        if cfg["statistic"] not in STATISTICS:
+            raise ValueError(f"{label('statistic')} must be one of {STATISTICS}, got {cfg['statistic']!r}")
+        if cfg["weight_noise_mode"] not in WEIGHT_NOISE_MODES:
+            raise ValueError(
+                f"{label('weight_noise_mode')} must be one of {WEIGHT_NOISE_MODES}, "
+                f"got {cfg['weight_noise_mode']!r}"
+            )
+        if cfg["statistic"] == "variance" and cfg["unbiased"] and cfg["n_samples"] * cfg["n_models"] < 2:
+            raise ValueError(f"unbiased=True needs {label('n_samples')} * {label('n_models')} >= 2")
+        if self.base_kwargs is not None and not isinstance(self.base_kwargs, dict):
+            raise TypeError(f"base_kwargs must be a dict, got {type(self.base_kwargs).__name__}")
+        if self.generator is not None and not isinstance(self.generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator, got {type(self.generator).__name__}")
+        base = self._base()
+        if isinstance(base, Explainer):
+            base._check_params()
+
+    def _base(self) -> Callable:
+        from ..explain import build_method  # the one resolver of method names and objects
+
+        try:
+            return build_method(self.base, **dict(self.base_kwargs or {}))
+        except TypeError as err:
+            raise TypeError(f"base: {err}") from err
+
+    # -- the engine -----------------------------------------------------------------------
+    def attribute(
+        self,
+        model: nn.Module,
+        inputs: torch.Tensor,
+        targets: torch.Tensor,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        base = self._base()
+        if generator is None:
+            generator = self.generator
+        gen = generator if generator is not None else make_generator(self.seed, inputs.device)
+        if gen.device != inputs.device:
+            raise ValueError(f"generator is on {gen.device} but the model computes on {inputs.device}")
+        # One seed per model draw (weights) and per (draw, input sample), so the numbers do not
+        # depend on batch_size or on how the work is chunked.
+        cfg = self._settings()
+        n_samples = cfg["n_samples"]
+        seeds = torch.randint(
+            0, 2**62, (cfg["n_models"], 1 + n_samples), generator=gen, device=gen.device
+        ).tolist()
+        draw_gen = torch.Generator(device=inputs.device)
+
+        perturb = cfg["weight_noise"] > 0
+        stat = RunningStatistic(cfg["statistic"], cfg["unbiased"])
+        n = inputs.shape[0]
+        sigma = input_noise_std(inputs, cfg["input_noise"], cfg["input_noise_relative"])
+        rows_per_call = max(1, self.batch_size // n)
+        for draw_seeds in seeds:
+            swap = contextlib.nullcontext()
+            if perturb:
+                draw_gen.manual_seed(draw_seeds[0])
+                noisy = noisy_parameters(model, cfg["weight_noise"], cfg["weight_noise_mode"], draw_gen)
+                swap = swapped_parameters(model, noisy)
+            with swap:
+                for first in range(0, n_samples, rows_per_call):
+                    rows = draw_seeds[1 + first : 1 + min(n_samples, first + rows_per_call)]
+                    noisy_x = torch.stack([self._noisy_inputs(inputs, sigma, s, draw_gen) for s in rows])
+                    attributions = self._explain_rows(base, model, noisy_x, targets, draw_gen, rows[-1])
+                    stat.update(attributions)
+        return stat.result()
+
+    @staticmethod
+    def _noisy_inputs(inputs, sigma, seed: int, gen: torch.Generator) -> torch.Tensor:
+        if sigma is None:
+            return inputs
+        gen.manual_seed(seed)
+        noise = torch.randn(inputs.shape, generator=gen, device=inputs.device).to(inputs.dtype)
+        return inputs + sigma * noise
+
+    def _explain_rows(self, base, model, noisy, targets, gen, seed: int) -> torch.Tensor:
+        """Attributions of ``noisy`` ``(r, N, ...)`` in pieces of at most ``batch_size``."""
+        r, n = noisy.shape[:2]
+        flat = noisy.reshape(r * n, *noisy.shape[2:])
+        flat_targets = targets.repeat(r)
+        pieces = []
+        for start in range(0, r * n, self.batch_size):
+            stop = start + self.batch_size
+            # A fresh seed per piece for stochastic bases, derived from the row seed.
+            piece_seed = (seed + start) % (2**62)
+            pieces.append(
+                self._call_base(base, model, flat[start:stop], flat_targets[start:stop], gen, piece_seed)
+            )
+        out = torch.cat(pieces)
+        return out.view(r, n, *out.shape[1:])
+
+    def _call_base(self, base, model, x, y, gen, seed: int) -> torch.Tensor:
+        if isinstance(base, Explainer):
+            gen.manual_seed(seed)
+            return base.attribute(model, x, y, generator=gen)
+        # Quantus-style explain functions take ``device``; tell them where the model is.
+        kwargs = {"device": str(x.device)} if _accepts(base, "device") else {}
+        if isinstance(base, functools.partial) and "device" in base.keywords:
+            kwargs = {}
+        # External bases get numpy, as Quantus's contract says; their global-RNG use is
+        # seeded per piece and the caller's global RNG state is restored afterwards.
+        with preserve_global_rng():
+            torch.manual_seed(seed)
+            np.random.seed(seed % (2**32))
+            out = base(
+                model=model, inputs=x.detach().cpu().numpy(), targets=y.detach().cpu().numpy(), **kwargs
+            )
+        if isinstance(out, torch.Tensor):
+            out = out.detach()
+        else:
+            out = torch.from_numpy(np.asarray(out, dtype=np.float32))
+        if out.shape[0] != x.shape[0]:
+            raise ValueError(
+                f"the base explain function returned {out.shape[0]} attributions for {x.shape[0]} inputs"
+            )
+        return out.to(device=x.device, dtype=x.dtype)

@@ -1,0 +1,91 @@
+"""Plumbing shared by the metrics: the one chunked explain loop.
+
+Every metric that calls a user's ``explain_func`` (randomisation, robustness, ROAR) goes
+through :func:`explain_in_chunks`, so chunking, the output checks and the channel-axis
+convention exist once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["explain_in_batches", "explain_in_chunks"]
+
+
+def explain_in_chunks(
+    explain_func: Callable,
+    model: Any,
+    x: np.ndarray,
+    y: np.ndarray,
+    batch_size: int = 64,
+    *,
+    dtype: Any = np.float32,
+    kwargs: Mapping[str, Any] | None = None,
+) -> np.ndarray:
+    """``explain_func(model=, inputs=, targets=, **kwargs)`` over ``x`` in chunks of ``batch_size``.
+
+    Parameters
+    ----------
+    explain_func : callable
+        A Quantus-style explain function.
+    model : torch.nn.Module
+    x : numpy.ndarray
+        Inputs ``(N, ...)``.
+    y : numpy.ndarray
+        Targets ``(N,)``.
+    batch_size : int, default 64
+        Most inputs per call (must be >= 1).
+    dtype : numpy dtype or None, default float32
+        Cast of the result; ``None`` keeps what the explain function returned.
+    kwargs : mapping, optional
+        Further keywords of every call (``explain_func_kwargs``); ``model``, ``inputs`` and
+        ``targets`` among them are an error, not silently replaced.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(N, C', ...)`` with as many axes as ``x``: maps returned without the channel axis
+        (``(N, ...)``, e.g. from ``.sum(axis=1)`` without ``keepdims``) get it back.
+
+    Examples
+    --------
+    >>> f = lambda model, inputs, targets: inputs.sum(axis=1)
+    >>> explain_in_chunks(f, None, np.ones((5, 3, 2, 2)), np.zeros(5), 2).shape
+    (5, 1, 2, 2)
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    kwargs = dict(kwargs or {})
+    clash = sorted({"model", "inputs", "targets"} & set(kwargs))
+    if clash:
+        raise TypeError(f"explain_func_kwargs must not contain {clash}: they are given per call")
+    pieces = []
+    for start in range(0, len(x), int(batch_size)):
+        inputs = x[start : start + batch_size]
+        a = explain_func(model=model, inputs=inputs, targets=y[start : start + batch_size], **kwargs)
+        if isinstance(a, torch.Tensor):
+            a = a.detach().cpu().numpy()
+        a = np.asarray(a) if dtype is None else np.asarray(a, dtype=dtype)
+        if a.ndim == inputs.ndim - 1 and a.shape[0] == len(inputs):
+            a = a[:, None]
+        if a.shape[0] != len(inputs) or a.ndim != inputs.ndim:
+            raise ValueError(
+                f"explain_func returned attributions of shape {a.shape} for inputs of shape {inputs.shape}"
+            )
+        pieces.append(a)
+    return np.concatenate(pieces) if len(pieces) > 1 else pieces[0]
+
+
+def explain_in_batches(
+    explain_func: Callable, model: Any, x: np.ndarray, y: np.ndarray, batch_size: int = 64, **kwargs: Any
+) -> np.ndarray:
+    """:func:`explain_in_chunks` with the explain function's keywords given directly, as float32.
+
+    Precomputing ROAR attributions with this function (same ``batch_size``) gives the very
+    arrays a ROAR call computes, so their cells hit the same cache entries.
+    """
+    return explain_in_chunks(explain_func, model, x, y, batch_size, kwargs=kwargs)

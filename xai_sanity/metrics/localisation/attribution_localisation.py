@@ -1,0 +1,108 @@
+"""Attribution Localisation: the share of the total attribution that falls in the mask."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import functional
+from .base import LocalisationMetric, check_bool, with_common_parameters
+
+__all__ = ["AttributionLocalisation"]
+
+
+class AttributionLocalisation(LocalisationMetric):
+    """Attribution Localisation: the share of the total attribution that falls in the mask.
+
+    The score is the inside-total relevance ratio ``R_in / R_tot`` of Kohlbrenner et al.
+    (2020): the sum of the attributions inside the mask over the sum of all attributions.
+    It is meant for non-negative attributions (hence the default ``abs=True``); 1 means
+    that all relevance is on the object.
+
+    Parameters
+    ----------
+    weighted : bool
+        If True, the ratio is multiplied by the mask's relative size
+        ``|mask| / |features|`` (Quantus's convention, kept for parity).
+    max_size : float
+        A warning is emitted for samples whose mask covers more than this fraction of the
+        features (the paper restricts the evaluation to objects that are not too large);
+        their scores are still returned. Default 1.0 (never).
+    positive_attributions : bool
+        If True, negative attributions are set to 0 before the ratio is taken.
+    abs, normalise, normalise_func, normalise_func_kwargs, return_aggregate,
+    aggregate_func, default_plot_func, disable_warnings, display_progressbar
+        As in :class:`xai_sanity.metrics.Metric`, with Quantus's defaults (``abs=True``,
+        ``normalise=True``). With ``abs=False`` signed maps can give ratios outside [0, 1].
+
+    Notes
+    -----
+    Kept for parity with Quantus: the denominator is ``R_tot + 1e-9`` (so an all-zero map
+    scores 0); with signed attributions a ratio above 1 is reported as NaN with a
+    warning, while a negative ratio is returned as it is.
+
+    Differences from Quantus: Quantus measures the image size as ``x_batch[2:].size``,
+    which slices the *batch* axis, so its ``weighted`` scores and its ``max_size``
+    warnings depend on how many samples are in the chunk (for a chunk of one or two
+    samples the size is 0, the ratio infinite and the warning always raised). Here the
+    size is the number of features of one sample, so ``weighted`` scores differ from
+    Quantus's; unweighted scores agree. Empty masks give NaN with one warning per call
+    (Quantus: NaN without a warning).
+
+    References
+    ----------
+    M. Kohlbrenner, A. Bauer, S. Nakajima, A. Binder, W. Samek and
+    S. Lapuschkin, "Towards best practice in explaining neural network decisions with
+    LRP", International Joint Conference on Neural Networks (IJCNN), pp. 1-7, 2020
+    (arXiv:1910.09840).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = np.zeros((1, 1, 4, 4), np.float32)
+    >>> a[0, 0, 0, 0], a[0, 0, 3, 3] = 3.0, 1.0
+    >>> s = np.zeros((1, 1, 4, 4), np.float32)
+    >>> s[:, :, :2, :2] = 1
+    >>> scores = AttributionLocalisation()(model=None, x_batch=np.zeros((1, 3, 4, 4), np.float32),
+    ...                                    y_batch=np.array([0]), a_batch=a, s_batch=s)
+    >>> np.round(scores, 3)
+    array([0.75])
+    """
+
+    name = "AttributionLocalisation"
+
+    # Quantus's AttributionLocalisation lists display_progressbar before disable_warnings.
+    @with_common_parameters(
+        abs=True,
+        order=(
+            "abs", "normalise", "normalise_func", "normalise_func_kwargs", "return_aggregate",
+            "aggregate_func", "default_plot_func", "display_progressbar", "disable_warnings",
+        ),
+    )  # fmt: skip
+    def __init__(
+        self,
+        weighted: bool = False,
+        max_size: float = 1.0,
+        positive_attributions: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.weighted = check_bool(weighted, "weighted")
+        self.positive_attributions = check_bool(positive_attributions, "positive_attributions")
+        if (
+            isinstance(max_size, bool)
+            or not isinstance(max_size, (int, float, np.number))
+            or not max_size > 0
+        ):
+            raise ValueError(f"max_size must be a number > 0, got {max_size!r}")
+        self.max_size = float(max_size)
+
+    def _score(self, a_batch: np.ndarray, s_batch: np.ndarray) -> tuple[np.ndarray, functional.Problems]:
+        return functional.attribution_localisation(
+            a_batch,
+            s_batch,
+            weighted=self.weighted,
+            max_size=self.max_size,
+            positive_attributions=self.positive_attributions,
+        )

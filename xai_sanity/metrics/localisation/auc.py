@@ -1,0 +1,57 @@
+"""AUC: the area under the ROC curve of the attributions as a detector of the mask."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import functional
+from .base import LocalisationMetric
+
+__all__ = ["AUC"]
+
+
+class AUC(LocalisationMetric):
+    """AUC: the area under the ROC curve of the attributions as a detector of the mask.
+
+    Each feature's attribution is a score for "this feature is in the mask"; the AUC is
+    the probability that a random feature inside the mask has a larger attribution than a
+    random one outside it, ties counting one half (Fawcett, 2006). 0.5 is chance level.
+    It is computed for the whole batch from average ranks with the Mann-Whitney identity
+    ``AUC = (sum of the ranks inside - P (P + 1) / 2) / (P Q)`` for P features inside and
+    Q outside, which equals scikit-learn's ``roc_auc_score`` (what Quantus uses).
+
+    Parameters
+    ----------
+    abs, normalise, normalise_func, normalise_func_kwargs, return_aggregate,
+    aggregate_func, default_plot_func, disable_warnings, display_progressbar
+        As in :class:`xai_sanity.metrics.Metric`, with Quantus's defaults (``abs=False``,
+        ``normalise=True``). With ``abs=True`` the magnitudes detect the mask.
+
+    Notes
+    -----
+    Differences from Quantus: none in the numbers. An empty mask or a mask that covers
+    every feature (no negatives) makes the AUC undefined: both give NaN, as in Quantus,
+    but with one ``RuntimeWarning`` per call instead of scikit-learn's warnings per sample.
+
+    References
+    ----------
+    T. Fawcett, "An introduction to ROC analysis", Pattern Recognition Letters
+    27(8):861-874, 2006; J. A. Hanley and B. J. McNeil, "The meaning and use of the area
+    under a receiver operating characteristic (ROC) curve", Radiology 143(1):29-36, 1982.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
+    >>> s = np.zeros((1, 1, 4, 4), np.float32)
+    >>> s[0, 0, 3, :] = 1  # the four largest values
+    >>> scores = AUC()(model=None, x_batch=np.zeros((1, 3, 4, 4), np.float32),
+    ...                y_batch=np.array([0]), a_batch=a, s_batch=s)
+    >>> np.asarray(scores)
+    array([1.])
+    """
+
+    name = "AUC"
+
+    def _score(self, a_batch: np.ndarray, s_batch: np.ndarray) -> tuple[np.ndarray, functional.Problems]:
+        return functional.auc(a_batch, s_batch)

@@ -1,0 +1,204 @@
+"""The class machinery the localisation metrics share.
+
+:class:`LocalisationMetric` scores precomputed attributions directly (no model, no
+Quantus loop), collects the problems :mod:`.functional` reports for every chunk of a call
+and warns once per problem and call. :func:`with_common_parameters` gives a metric's
+``__init__``, which names only the metric's own parameters, the full Quantus signature.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import sys
+import warnings
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import numpy as np
+from quantus.helpers.enums import EvaluationCategory, ScoreDirection
+
+from ..base import Metric
+from .functional import Problems
+
+__all__ = ["LocalisationMetric", "check_bool", "with_common_parameters"]
+
+_INTERNAL = frozenset({"xai_sanity", "quantus"})
+#: ``abs`` ... ``display_progressbar``: the parameters every metric has, in Quantus's order.
+_COMMON_PARAMETERS = tuple(inspect.signature(Metric.__init__).parameters.values())[1:-1]
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """``value`` as a bool; a ``TypeError`` naming ``name`` for anything but a bool."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {value!r}")
+    return bool(value)
+
+
+def with_common_parameters(*, order: tuple[str, ...] | None = None, **defaults: Any) -> Callable:
+    """Decorate an ``__init__`` that names only its own parameters with the full signature.
+
+    Quantus's localisation metrics take their own parameters first, then the parameters
+    every metric has (those of :class:`xai_sanity.metrics.Metric`: ``abs``, ``normalise``,
+    ``normalise_func``, ``normalise_func_kwargs``, ``return_aggregate``,
+    ``aggregate_func``, ``default_plot_func``, ``disable_warnings``,
+    ``display_progressbar``), then ``**kwargs``. The decorated
+    ``__init__(self, <own parameters>, **kwargs)`` gets that whole signature: it is what
+    :func:`inspect.signature` and ``help`` show, and every call is bound to it, so the
+    common parameters can be passed by position too. The common arguments, their defaults
+    applied, arrive in ``kwargs`` together with any extra keywords, to be handed to
+    ``super().__init__``.
+
+    Parameters
+    ----------
+    order : tuple of str, optional
+        The common parameters in the metric's order, where it differs from Metric's.
+    **defaults
+        Defaults of common parameters that differ from Metric's (e.g. ``abs=True``).
+
+    Returns
+    -------
+    callable
+        The decorator.
+    """
+    common = {param.name: param for param in _COMMON_PARAMETERS}
+    if set(defaults) - set(common) or (order is not None and sorted(order) != sorted(common)):
+        raise TypeError(f"defaults and order must name the common parameters {tuple(common)}")
+    shared = [
+        common[name].replace(default=defaults.get(name, common[name].default)) for name in order or common
+    ]
+
+    def decorate(init: Callable[..., None]) -> Callable[..., None]:
+        *own, extra = inspect.signature(init).parameters.values()
+        if extra.kind is not inspect.Parameter.VAR_KEYWORD:
+            raise TypeError(f"{init.__qualname__} must end with **kwargs")
+        signature = inspect.Signature([*own, *shared, extra], return_annotation="None")
+
+        @functools.wraps(init)
+        def __init__(*args: Any, **kwargs: Any) -> None:
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            arguments = dict(bound.arguments)
+            keywords = arguments.pop(extra.name)
+            self = arguments.pop(own[0].name)
+            init(self, **arguments, **keywords)
+
+        __init__.__signature__ = signature  # type: ignore[attr-defined]
+        return __init__
+
+    return decorate
+
+
+class LocalisationMetric(Metric):
+    """Base of the localisation metrics: a direct path and one warning per problem and call.
+
+    Subclasses implement :meth:`_score` (usually one call of a function of
+    :mod:`.functional`); :meth:`evaluate_batch` returns its scores and records its
+    problems.
+    """
+
+    evaluation_category: ClassVar[EvaluationCategory] = EvaluationCategory.LOCALISATION
+    score_direction: ClassVar[ScoreDirection] = ScoreDirection.HIGHER
+    requires_s_batch: ClassVar[bool] = True
+    # In the default suite, localisation is scored on |a|: for signed maps (Gradient, IG)
+    # relevance mass inside the mask is otherwise ill-posed (Quantus's default is abs=False).
+    suite_params: ClassVar[dict[str, Any]] = {"abs": True}
+    #: Problems seen during the running ``__call__``: message -> [affected, seen]. ``None``
+    #: outside a call, where ``evaluate_batch`` warns at once.
+    _pending: dict[str, list[int]] | None = None
+
+    def _score(self, a_batch: np.ndarray, s_batch: np.ndarray) -> tuple[np.ndarray, Problems]:
+        """Scores ``(N,)`` and problems of preprocessed attributions and masks."""
+        raise NotImplementedError
+
+    def evaluate_batch(self, *, a_batch: np.ndarray, s_batch: np.ndarray, **kwargs: Any) -> np.ndarray:
+        """Scores for a batch of preprocessed attributions and masks, shape ``(N,)``."""
+        scores, problems = self._score(a_batch, s_batch)
+        for message, mask in problems.items():
+            self._note(mask, message)
+        return scores
+
+    def _evaluate(
+        self,
+        *,
+        model: Any,
+        x_batch: np.ndarray,
+        y_batch: np.ndarray,
+        a_batch: np.ndarray | None,
+        s_batch: np.ndarray,
+        batch_size: int = 64,
+        **call: Any,
+    ) -> Any:
+        """With precomputed ``a_batch``, a direct path that skips the model.
+
+        Localisation needs no model when the attributions are given, so that case does what
+        Quantus's preprocessing does — normalise the whole batch with ``normalise_func``,
+        then ``abs`` — and scores chunks of ``batch_size`` directly, without Quantus's
+        per-value attribution checks (``check_batch`` has validated the arrays) and without
+        snapshotting the model. Otherwise (explanations to compute) Quantus's path runs.
+        """
+        if a_batch is None:
+            return super()._evaluate(
+                model=model, x_batch=x_batch, y_batch=y_batch, a_batch=a_batch, s_batch=s_batch,
+                batch_size=batch_size, **call,
+            )  # fmt: skip
+        a = self.normalise_func(a_batch) if self.normalise else a_batch
+        if self.abs:
+            a = np.abs(a)
+        self.custom_preprocess(x_batch=x_batch, s_batch=s_batch)
+        try:
+            scores: list[float] = []
+            for start in range(0, len(x_batch), batch_size):
+                chunk = slice(start, start + batch_size)
+                scores.extend(
+                    self.evaluate_batch(
+                        model=model,
+                        x_batch=x_batch[chunk],
+                        y_batch=y_batch[chunk],
+                        a_batch=a[chunk],
+                        s_batch=s_batch[chunk],
+                    )  # fmt: skip
+                )
+        finally:
+            self.custom_postprocess()
+        if self.return_aggregate:
+            scores = [self.aggregate_func(scores)]
+        self.evaluation_scores = scores
+        self.all_evaluation_scores.extend(scores)
+        return scores
+
+    # Quantus calls custom_preprocess once before the batches and custom_postprocess once
+    # after them: collect the problems of every batch in between and warn once per call.
+    def custom_preprocess(self, **kwargs: Any) -> None:
+        self._pending = {}
+        return None
+
+    def custom_postprocess(self, **kwargs: Any) -> None:
+        pending = self.__dict__.pop("_pending", None) or {}
+        for message, (affected, seen) in pending.items():
+            self._warn(message, affected, seen)
+
+    def _note(self, mask: np.ndarray, message: str) -> None:
+        """Record that the samples flagged in ``mask`` have the problem ``message``."""
+        affected, seen = int(np.count_nonzero(mask)), int(mask.shape[0])
+        pending = self.__dict__.get("_pending")
+        if pending is None:  # evaluate_batch called directly
+            if affected:
+                self._warn(message, affected, seen)
+            return
+        counts = pending.setdefault(message, [0, 0])
+        counts[0] += affected
+        counts[1] += seen
+
+    def _warn(self, message: str, affected: int, seen: int) -> None:
+        if affected:
+            message = f"{type(self).__name__}: {affected} of {seen} samples {message}"
+            warnings.warn(message, RuntimeWarning, stacklevel=_caller_stacklevel())
+
+
+def _caller_stacklevel() -> int:
+    """The ``stacklevel`` that points a warning at the first frame outside xai_sanity/quantus."""
+    frame, level = sys._getframe(1), 1  # the frame that calls warnings.warn
+    while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] in _INTERNAL:
+        frame, level = frame.f_back, level + 1
+    return level

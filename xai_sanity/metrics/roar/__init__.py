@@ -1,0 +1,56 @@
+"""Remove-and-retrain evaluation of feature-importance estimates: ROAR and KAR.
+
+ROAR (RemOve And Retrain; Hooker et al., "A Benchmark for Interpretability Methods in Deep
+Neural Networks", NeurIPS 2019) ranks each image's features by an attribution map, replaces
+the most important fraction ``t`` of them with the per-channel mean of the training set (in
+the training *and* the test images), trains a fresh model on the degraded training set and
+reports its test accuracy. A good estimator makes the accuracy fall quickly as ``t`` grows;
+the paper's controls are a random ranking and a Sobel edge filter. KAR (Keep And Retrain)
+is the mirror image: it removes the *least* important fraction ``t`` (keeping the most
+important ``1 - t``), and a good estimator keeps the accuracy high.
+
+Retraining is what separates ROAR from a plain deletion curve: without it, the accuracy also
+drops because the degraded images lie outside the training distribution. ``retrain=False``
+gives that deletion curve (same removal, original model) for comparison.
+
+Caveat (Rong et al., "A Consistent and Efficient Evaluation Strategy for Attribution
+Methods", ICML 2022, "ROAD"): the *shape* of the removed region can itself leak the class
+(a removal mask shaped like the object is informative), so a retrained model may stay
+accurate although the informative pixels are gone, and estimators can be ranked wrongly.
+Read ROAR curves with that in mind.
+
+Engineering:
+
+* ties in an attribution map are broken by a seeded random order, not by pixel index;
+* each (estimator, threshold, repeat) cell is an independent, picklable job with its own
+  seed, so results do not depend on scheduling (``executor=`` takes any
+  :class:`concurrent.futures.Executor`, e.g. a process pool or Dask's
+  ``Client.get_executor()``);
+* with ``cache_dir`` each finished cell is written atomically as JSON, keyed by a digest of
+  everything that determines it; a rerun only computes the missing cells, and unreadable
+  files are recomputed with a warning.
+
+Layout: :mod:`.removal` (ranking, tie-breaking, imputation), :mod:`.cells` (one job per
+(estimator, threshold, repeat) and how jobs run), :mod:`.cache` (the per-cell cache),
+:mod:`.metric` (the ROAR/KAR classes), :mod:`.study` (several estimators and the controls).
+"""
+
+from .._plumbing import explain_in_batches
+from .cells import Cell
+from .metric import DEFAULT_THRESHOLDS, KAR, ROAR
+from .plot import plot_roar
+from .removal import removal_mask, remove_features
+from .study import control_estimators, run_roar
+
+__all__ = [
+    "DEFAULT_THRESHOLDS",
+    "KAR",
+    "ROAR",
+    "Cell",
+    "control_estimators",
+    "explain_in_batches",
+    "plot_roar",
+    "removal_mask",
+    "remove_features",
+    "run_roar",
+]

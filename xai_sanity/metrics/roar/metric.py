@@ -1,0 +1,420 @@
+"""The ROAR and KAR metric classes (Hooker et al., NeurIPS 2019).
+
+See :mod:`xai_sanity.metrics.roar` for the protocol and its caveats; this module holds the
+classes, whose ``_run`` is the recipe: degrade the data threshold by threshold
+(:mod:`.removal`), build one :class:`~.cells.Cell` per (threshold, repeat), serve the cached
+ones (:mod:`.cache`) and run the rest (:func:`~.cells.run_cells`).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import copy
+import math
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import torch
+from quantus.helpers.enums import EvaluationCategory, ScoreDirection
+from torch import nn
+
+from ..._safety import model_guard
+from ..._validation import check_batch
+from ...cache import config_digest
+from ...registry import METRICS
+from .._plumbing import explain_in_chunks
+from ..base import Metric
+from .cache import CACHE_FORMAT_VERSION, CellCache, callable_id, fingerprint, model_fingerprint
+from .cells import Cell, cell_seed, default_train, run_cells
+from .removal import channel_means, remove_features
+
+__all__ = ["DEFAULT_THRESHOLDS", "DEFAULT_TRAIN_KWARGS", "KAR", "ROAR"]
+
+#: Fractions of features removed, as in Hooker et al. (2019).
+DEFAULT_THRESHOLDS = (0.0, 0.1, 0.3, 0.5, 0.7, 0.9)
+#: Training recipe of the default trainer (:func:`xai_sanity.training.fit`).
+DEFAULT_TRAIN_KWARGS = {"epochs": 8, "lr": 2e-3, "batch_size": 128}
+
+
+def _check_thresholds(thresholds: Any) -> tuple[float, ...]:
+    try:
+        values = [float(t) for t in np.atleast_1d(np.asarray(thresholds, dtype=float))]
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"thresholds must be numbers in [0, 1], got {thresholds!r}") from err
+    if not values:
+        raise ValueError("thresholds must not be empty")
+    bad = [t for t in values if not (math.isfinite(t) and 0.0 <= t <= 1.0)]
+    if bad:
+        raise ValueError(f"thresholds must lie in [0, 1], got {bad}")
+    return tuple(sorted(set(values)))
+
+
+class ROAR(Metric):
+    """RemOve And Retrain (Hooker et al. 2019).
+
+    For each threshold ``t`` the top fraction ``t`` of each image's features (ranked by the
+    attribution, ties broken randomly with ``seed``) is replaced by the per-channel mean of
+    the training set, in the training and the test images; a fresh model of the same
+    architecture is trained on the degraded training set ``n_repeats`` times and its test
+    accuracy recorded. Lower accuracy at a given ``t`` means the estimator found more of
+    the information the model class needs.
+
+    Parameters
+    ----------
+    thresholds : sequence of float, default (0, .1, .3, .5, .7, .9)
+        Fractions of features removed, each in ``[0, 1]``.
+    n_repeats : int, default 5
+        Models trained per threshold (different seeds).
+    train_func : callable, optional
+        ``train_func(model, x, y, seed, **train_kwargs) -> model``, called with a copy of the
+        model re-initialised layer by layer (each layer's own initialiser, seeded from
+        ``(seed, threshold, repeat)``) and numpy arrays. Default: :func:`xai_sanity.training.fit`
+        (Adam, cross-entropy). Must return an ``nn.Module`` (``TypeError`` otherwise). Use a
+        top-level function when running with a process-pool executor.
+    train_kwargs : dict, optional
+        Keywords of the trainer; default trainer: ``epochs=8, lr=2e-3, batch_size=128``
+        (and any other :func:`~xai_sanity.training.fit` keyword).
+    per_pixel : bool, default True
+        Rank pixels (attributions summed over channels) rather than single elements.
+    seed : int, default 0
+        Seeds the tie-breaking order and every retraining run.
+    executor : concurrent.futures.Executor, optional
+        Runs the retraining jobs (picklable, independently seeded: same numbers as the
+        sequential run). With an executor, the jobs get a CPU copy of the model.
+    cache_dir : str or path, optional
+        Directory for per-cell JSON results; a rerun recomputes only missing or unreadable
+        cells. ``None``: no caching.
+    retrain : bool, default True
+        ``False`` evaluates the original model on the degraded test set (a deletion curve,
+        "no retraining"; one repeat).
+    abs : bool, default False
+        Rank by ``|a|``.
+    return_repeats : bool, default False
+        Return per-threshold lists of accuracies instead of the means.
+    batched : bool, default False
+        Train the models of several cells at once with ``torch.func.stack_module_state``
+        and ``vmap`` (built-in recipe only; models without buffers or dropout). Same recipe
+        and seeds, not bit-identical to the sequential numbers; cached separately.
+    batch_cells : int, optional
+        Most cells trained together with ``batched=True`` (default: all missing cells).
+    test_data : tuple (x_test, y_test[, a_test]), optional
+        The test set, when a call does not give one (``custom_batch`` or ``x_test=``): this
+        lets ``quantus.evaluate`` run the metric without per-call arguments.
+
+    Returns
+    -------
+    dict
+        ``{threshold: mean test accuracy}`` (or ``{threshold: [accuracy per repeat]}``).
+        ``self.results_`` holds a tidy DataFrame (``estimator, method, threshold, repeat,
+        accuracy, from_cache``) and ``self.summary_`` its mean/std/count per threshold.
+
+    Notes
+    -----
+    Call as ``metric(model, x_train, y_train, a_batch=None, explain_func=...,
+    custom_batch=(x_test, y_test[, a_test]))`` or with ``x_test=..., y_test=...,
+    a_test=...`` keywords. ``a_batch`` covers ``x_batch`` (the training set); the test
+    attributions come from ``a_test`` or ``explain_func``. The model (only its architecture,
+    unless ``retrain=False``) is left untouched, and the global RNG states are not used.
+
+    Rong et al. (ICML 2022, ROAD) show that the removal pattern itself can leak class
+    information to the retrained model; see the module docstring.
+    """
+
+    name = "ROAR"
+    score_direction = ScoreDirection.LOWER
+    evaluation_category = EvaluationCategory.FAITHFULNESS
+    in_default_suite = False
+    scores_per_sample = False  # one test accuracy per threshold
+    #: KAR removes the least important features instead.
+    _keep = False
+
+    def __init__(
+        self,
+        thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+        n_repeats: int = 5,
+        train_func: Callable | None = None,
+        train_kwargs: dict[str, Any] | None = None,
+        per_pixel: bool = True,
+        seed: int = 0,
+        executor: cf.Executor | None = None,
+        cache_dir: str | Path | None = None,
+        retrain: bool = True,
+        abs: bool = False,
+        normalise: bool = False,
+        return_repeats: bool = False,
+        batched: bool = False,
+        batch_cells: int | None = None,
+        test_data: tuple[np.ndarray, ...] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(abs=abs, normalise=normalise, **kwargs)
+        self.test_data = test_data
+        self.thresholds = thresholds
+        self.n_repeats = n_repeats
+        self.train_func = train_func
+        self.train_kwargs = train_kwargs
+        self.per_pixel = per_pixel
+        self.seed = seed
+        self.executor = executor
+        self.cache_dir = cache_dir
+        self.retrain = retrain
+        self.return_repeats = return_repeats
+        self.batched = batched
+        self.batch_cells = batch_cells
+        self._check_params()
+        self.results_: pd.DataFrame | None = None
+        self.summary_: pd.DataFrame | None = None
+
+    @property
+    def method(self) -> str:
+        return "KAR" if self._keep else "ROAR"
+
+    def _check_params(self) -> None:
+        self._thresholds = _check_thresholds(self.thresholds)
+        if (
+            isinstance(self.n_repeats, bool)
+            or not isinstance(self.n_repeats, (int, np.integer))
+            or self.n_repeats < 1
+        ):
+            raise ValueError(f"n_repeats must be a positive integer, got {self.n_repeats!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if self.train_func is not None and not callable(self.train_func):
+            raise TypeError("train_func must be callable")
+        if self.train_kwargs is not None and not isinstance(self.train_kwargs, Mapping):
+            raise TypeError("train_kwargs must be a dict")
+        if self.executor is not None and not isinstance(self.executor, cf.Executor):
+            raise TypeError("executor must be a concurrent.futures.Executor")
+        if self.batched and self.train_func is not None:
+            raise ValueError("batched=True trains with the built-in recipe; it cannot use train_func")
+        if self.batch_cells is not None and (
+            isinstance(self.batch_cells, bool)
+            or not isinstance(self.batch_cells, (int, np.integer))
+            or self.batch_cells < 1
+        ):
+            raise ValueError(f"batch_cells must be a positive integer or None, got {self.batch_cells!r}")
+
+    # -- attributions ---------------------------------------------------------------------
+    def _attributions(
+        self,
+        model: nn.Module,
+        x: np.ndarray,
+        y: np.ndarray,
+        a: np.ndarray | None,
+        explain_func: Callable | None,
+        explain_func_kwargs: dict[str, Any],
+        batch_size: int,
+        name: str,
+    ) -> np.ndarray:
+        if a is None:
+            if explain_func is None:
+                raise ValueError(f"give {name} (precomputed attributions) or explain_func")
+            a = explain_in_chunks(explain_func, model, x, y, batch_size, kwargs=explain_func_kwargs)
+        _, _, a, _ = check_batch(x, y, a)
+        if self.abs:
+            a = np.abs(a)
+        return a
+
+    # -- the protocol ---------------------------------------------------------------------
+    # The architecture is retrained: the model is always needed.
+    requires_model: ClassVar[bool] = True
+
+    def _evaluate(
+        self,
+        *,
+        model: nn.Module,
+        x_batch: np.ndarray,
+        y_batch: np.ndarray,
+        a_batch: np.ndarray | None,
+        explain_func: Callable | None,
+        explain_func_kwargs: dict[str, Any],
+        device: str | None,
+        batch_size: int,
+        custom_batch: Any,
+        x_test: np.ndarray | None = None,
+        y_test: np.ndarray | None = None,
+        a_test: np.ndarray | None = None,
+        estimator_name: str | None = None,
+        **unused: Any,
+    ) -> dict[float, Any]:
+        """The checked call (see :meth:`Metric.__call__`), plus the test set: ``custom_batch=
+        (x_test, y_test[, a_test])`` or ``x_test=``, ``y_test=``, ``a_test=``; ``a_batch``
+        covers the training set ``x_batch``."""
+        self._check_params()
+        x_train, y_train, a_train = x_batch, y_batch, a_batch
+        if custom_batch is None and x_test is None and self.test_data is not None:
+            custom_batch = self.test_data
+        if custom_batch is not None:
+            if (
+                x_test is not None
+                or not isinstance(custom_batch, (tuple, list))
+                or len(custom_batch) not in (2, 3)
+            ):
+                raise ValueError("custom_batch must be (x_test, y_test) or (x_test, y_test, a_test)")
+            x_test, y_test = custom_batch[0], custom_batch[1]
+            a_test = custom_batch[2] if len(custom_batch) == 3 else a_test
+        if x_test is None or y_test is None:
+            raise ValueError(
+                f"{self.method} needs a test set: custom_batch=(x_test, y_test), x_test=, y_test= "
+                "or test_data= at construction"
+            )
+        x_test, y_test, a_test, _ = check_batch(x_test, y_test, a_test)
+        if x_test.shape[1:] != x_train.shape[1:]:
+            raise ValueError(
+                f"x_test images {x_test.shape[1:]} differ from x_batch images {x_train.shape[1:]}"
+            )
+        ekw = explain_func_kwargs
+        if device is not None:
+            ekw.setdefault("device", device)
+        if estimator_name is None:
+            estimator_name = (
+                "a_batch"
+                if explain_func is None
+                else getattr(explain_func, "name", None)
+                or getattr(explain_func, "__name__", type(explain_func).__name__)
+            )
+
+        with model_guard(model, eval_mode=False, freeze=False):
+            model.eval()
+            a_train = self._attributions(
+                model, x_train, y_train, a_train, explain_func, ekw, batch_size, "a_batch"
+            )
+            a_test = self._attributions(
+                model, x_test, y_test, a_test, explain_func, ekw, batch_size, "a_test"
+            )
+            rows = self._run(model, x_train, y_train, a_train, x_test, y_test, a_test, estimator_name)
+
+        self.results_ = pd.DataFrame(rows).sort_values(["threshold", "repeat"], ignore_index=True)
+        self.summary_ = (
+            self.results_.groupby(["estimator", "method", "threshold"])["accuracy"]
+            .agg(["mean", "std", "count"])
+            .reset_index()
+        )
+        grouped = self.results_.groupby("threshold")["accuracy"]
+        if self.return_repeats:
+            scores = {float(t): [float(v) for v in acc] for t, acc in grouped}
+        else:
+            scores = {float(t): float(acc.mean()) for t, acc in grouped}
+        self.evaluation_scores = scores
+        self.all_evaluation_scores.append(scores)
+        return scores
+
+    def _run(
+        self,
+        model: nn.Module,
+        x_train: np.ndarray,
+        y_train: np.ndarray,
+        a_train: np.ndarray,
+        x_test: np.ndarray,
+        y_test: np.ndarray,
+        a_test: np.ndarray,
+        estimator: str,
+    ) -> list[dict[str, Any]]:
+        """The recipe: degrade the data per threshold, serve cached cells, run the rest."""
+        x_train = x_train.astype(np.float32, copy=False)
+        x_test = x_test.astype(np.float32, copy=False)
+        fill = channel_means(x_train)
+        train_func, train_kwargs = self._trainer()
+        base_config = self._base_config(model, x_train, y_train, x_test, y_test, train_func, train_kwargs)
+        cache = CellCache(self.cache_dir)
+        template = model if self.executor is None else copy.deepcopy(model).cpu()
+        options = {"keep": self._keep, "per_pixel": self.per_pixel, "seed": int(self.seed)}
+
+        rows: list[dict[str, Any]] = []
+        pending: list[Cell] = []
+        for t in self._thresholds:
+            # Only the cells hold the degraded arrays: a threshold served wholly from the cache
+            # frees them at the next iteration.
+            x_train_t = remove_features(x_train, a_train, t, fill, stream=0, **options)
+            x_test_t = remove_features(x_test, a_test, t, fill, stream=1, **options)
+            # Cells are keyed by the degraded data itself rather than by the attributions, so
+            # cells whose data does not depend on the estimator (0% or 100% removed), or on
+            # which two estimators agree, are trained once and shared.
+            degraded_id = fingerprint(x_train_t, x_test_t)
+            for r in range(int(self.n_repeats) if self.retrain else 1):
+                config = {**base_config, "threshold": t, "repeat": r, "degraded": degraded_id}
+                digest = config_digest(config)
+                cell = Cell(
+                    estimator=estimator,
+                    method=self.method,
+                    threshold=t,
+                    repeat=r,
+                    seed=cell_seed(self.seed, t, r),
+                    model=template,
+                    retrain=bool(self.retrain),
+                    train_func=train_func,
+                    train_kwargs=train_kwargs,
+                    x_train=x_train_t,
+                    y_train=y_train,
+                    x_test=x_test_t,
+                    y_test=y_test,
+                    digest=digest,
+                    config=config,
+                    path=cache.path(self.method, digest),
+                )
+                cached = cache.read(cell.path, digest)
+                if cached is not None:
+                    rows.append(cell.row(cached, from_cache=True))
+                else:
+                    pending.append(cell)
+
+        def done(cell: Cell, accuracy: float, seconds: float) -> None:
+            rows.append(cell.row(accuracy, from_cache=False))
+            cache.write(cell.path, cell.digest, dict(cell.config), accuracy, seconds)
+
+        run_cells(
+            pending,
+            done,
+            executor=self.executor,
+            batched=bool(self.batched and self.retrain),
+            batch_cells=self.batch_cells,
+        )
+        return rows
+
+    def _trainer(self) -> tuple[Callable, dict[str, Any]]:
+        """The training function and its keywords (the default recipe filled in)."""
+        train_kwargs = dict(self.train_kwargs or {})
+        if self.train_func is None:
+            return default_train, {**DEFAULT_TRAIN_KWARGS, **train_kwargs}
+        return self.train_func, train_kwargs
+
+    def _base_config(self, model, x_train, y_train, x_test, y_test, train_func, train_kwargs) -> dict:
+        """Everything shared by the cells of one call that determines their accuracies."""
+        return {
+            "format_version": CACHE_FORMAT_VERSION,
+            "method": self.method,
+            "per_pixel": bool(self.per_pixel),
+            "retrain": bool(self.retrain),
+            "seed": int(self.seed),
+            "data": fingerprint(x_train, y_train, x_test, y_test),
+            "architecture": str(model),
+            "trainer": callable_id(train_func) if self.retrain else None,
+            "train_kwargs": train_kwargs if self.retrain else None,
+            "weights": None if self.retrain else model_fingerprint(model),
+            "torch": ".".join(torch.__version__.split("+")[0].split(".")[:2]),
+            "batched": bool(self.batched and self.retrain),
+        }
+
+    def evaluate_batch(self, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover - not used
+        raise RuntimeError(f"{type(self).__name__} runs its whole protocol in __call__")
+
+
+class KAR(ROAR):
+    """Keep And Retrain (Hooker et al. 2019): ROAR removing the *least* important features.
+
+    At threshold ``t`` the lowest ranked fraction ``t`` of each image's features is
+    replaced (the most important ``1 - t`` are kept), so the x-axis is "fraction removed" as
+    for ROAR; a good estimator keeps the accuracy *high*. Parameters and return value as
+    :class:`ROAR`.
+    """
+
+    name = "KAR"
+    score_direction = ScoreDirection.HIGHER
+    _keep = True
+
+
+for _cls, _aliases in ((ROAR, ("Remove And Retrain",)), (KAR, ("Keep And Retrain",))):
+    METRICS.register(_cls, name=_cls.__name__, aliases=_aliases)
