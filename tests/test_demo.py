@@ -56,6 +56,41 @@ def test_demo_table_has_every_method_and_metric(demo_dir):
     assert 0 < summary["noise_level"] < 10 and summary["test_accuracy"] > 0.1
 
 
+def test_default_metrics_take_the_run_seed():
+    import inspect
+
+    first, second = default_metrics(quick=True, seed=1), default_metrics(quick=True, seed=2)
+    assert list(first) == list(second)
+    seeded = [name for name, m in first.items() if "seed" in inspect.signature(type(m)).parameters]
+    assert {"ModelParameterRandomisation", "RandomLogit", "MaxSensitivity", "AvgSensitivity"} <= set(seeded)
+    for name in seeded:
+        assert (first[name].seed, second[name].seed) == (1, 2), name
+    assert all(m.seed == 0 for name, m in default_metrics(quick=True).items() if name in seeded)
+
+
+def test_demo_settings_and_import_paths():
+    from xai_sanity import demo
+    from xai_sanity.reproduce import demo as moved
+
+    for name in ("run_demo", "default_metrics", "build_methods", "enhanced_variants", "DemoResult"):
+        assert getattr(demo, name) is getattr(moved, name)
+    quick = moved.DemoSettings.quick()
+    assert build_methods(0.1, quick).keys() == build_methods(0.1, "quick").keys()
+    assert build_methods(0.1, "quick")["IG"].steps == quick.ig_steps == 8
+
+
+def test_cli_runs_every_runner_by_name():
+    from xai_sanity.cli import STUDIES, build_parser, runners
+    from xai_sanity.reproduce import run_noisegrad, run_roar_study, run_sanity_checks
+
+    table = runners()
+    assert set(table) == {"demo", *STUDIES}
+    assert table["noisegrad"][0] is run_noisegrad and table["roar"][0] is run_roar_study
+    assert table["sanity-checks"] == (run_sanity_checks, "xai_sanity_sanity_checks")
+    args = build_parser().parse_args(["reproduce", "roar", "--quick", "--seed", "3"])
+    assert (args.study, args.quick, args.seed) == ("roar", True, 3)
+
+
 def test_evaluate_keeps_going_after_a_metric_fails():
     import numpy as np
     import quantus

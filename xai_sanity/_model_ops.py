@@ -28,6 +28,7 @@ __all__ = [
     "noisy_parameters",
     "randomisable_layers",
     "reinitialise",
+    "reinitialised_tensors",
     "swapped_parameters",
     "weight_noise",
 ]
@@ -61,40 +62,59 @@ def noisy_parameters(
 
 @contextlib.contextmanager
 def swapped_parameters(model: nn.Module, replacements: Mapping[torch.Tensor, torch.Tensor]) -> Iterator[None]:
-    """Run ``model`` with some parameters replaced, without writing to the originals.
+    """Run ``model`` with some parameters (or buffers) replaced, without writing to the originals.
 
-    ``replacements`` maps an original parameter tensor to the tensor that takes its place
-    (tied parameters are replaced everywhere they appear). Inside the block each module's
-    parameter slot holds the replacement (as an ``nn.Parameter`` sharing its storage, with
-    the original's ``requires_grad``); on exit, also on error, the original objects are put
-    back. Nothing is copied into the user's tensors, so a graph built before the block still
-    backpropagates after it.
+    ``replacements`` maps an original parameter or buffer tensor to the tensor that takes its
+    place (tied tensors are replaced everywhere they appear). Inside the block each module's
+    slot holds the replacement (a parameter as an ``nn.Parameter`` sharing the replacement's
+    storage, with the original's ``requires_grad``); on exit, also on error, the original
+    objects are put back. Nothing is copied into the user's tensors, so their autograd
+    version counters do not move and a graph built before the block still backpropagates.
     """
-    swapped: list[tuple[nn.Module, str, nn.Parameter]] = []
-    wrapped: dict[int, nn.Parameter] = {}
+    swapped: list[tuple[dict, str, torch.Tensor]] = []
+    wrapped: dict[int, torch.Tensor] = {}
     try:
         for module in model.modules():
-            for name, param in list(module._parameters.items()):
-                if param is None or param not in replacements:
-                    continue
-                new = wrapped.get(id(param))
-                if new is None:
-                    new = nn.Parameter(replacements[param].detach(), requires_grad=param.requires_grad)
-                    wrapped[id(param)] = new
-                swapped.append((module, name, param))
-                module._parameters[name] = new
+            for slots, is_param in ((module._parameters, True), (module._buffers, False)):
+                for name, tensor in list(slots.items()):
+                    if tensor is None or tensor not in replacements:
+                        continue
+                    new = wrapped.get(id(tensor))
+                    if new is None:
+                        value = replacements[tensor].detach()
+                        new = nn.Parameter(value, requires_grad=tensor.requires_grad) if is_param else value
+                        wrapped[id(tensor)] = new
+                    swapped.append((slots, name, tensor))
+                    slots[name] = new
         yield
     finally:
-        for module, name, param in reversed(swapped):
-            module._parameters[name] = param
+        for slots, name, tensor in reversed(swapped):
+            slots[name] = tensor
+
+
+def reinitialised_tensors(module: nn.Module, seed: int) -> dict[torch.Tensor, torch.Tensor]:
+    """New values of ``module``'s own parameters and buffers after :func:`reinitialise`.
+
+    Computed on a copy of the module; the module itself is not touched. Keyed by the
+    module's tensors, ready for :func:`swapped_parameters`.
+    """
+    clone = copy.deepcopy(module)
+    reinitialise(clone, seed)
+    new = {**dict(clone.named_parameters(recurse=False)), **dict(clone.named_buffers(recurse=False))}
+    old = {**dict(module.named_parameters(recurse=False)), **dict(module.named_buffers(recurse=False))}
+    return {old[name]: new[name] for name in old}
 
 
 def randomisable_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """Modules that own trainable parameters directly, in definition order (input → output)."""
+    """Modules that own parameters directly, in definition order (input → output).
+
+    Frozen layers (``requires_grad=False``) are layers too: a model whose backbone is frozen
+    is fully randomised only if they are randomised as well (as Quantus does).
+    """
     return [
         (name, module)
         for name, module in model.named_modules()
-        if any(p.requires_grad for p in module.parameters(recurse=False))
+        if any(True for _ in module.parameters(recurse=False))
     ]
 
 
@@ -125,10 +145,11 @@ def reinitialise(module: nn.Module, seed: int) -> None:
 
 
 def fresh_copy(model: nn.Module, seed: int) -> nn.Module:
-    """A copy of ``model`` with every randomisable layer re-initialised from ``seed``.
+    """A fresh copy of ``model``'s architecture: every layer with parameters re-initialised.
 
-    Layer ``i`` (definition order) is seeded with ``seed + 1 + i``; every parameter of the
-    copy requires gradients and the copy is in training mode, ready to train from scratch.
+    Layer ``i`` (definition order, frozen layers included) is seeded with ``seed + 1 + i``;
+    every parameter of the copy requires gradients and the copy is in training mode, ready
+    to train from scratch. Nothing of the trained weights survives. ``model`` is not touched.
     """
     fresh = copy.deepcopy(model)
     for i, (_, module) in enumerate(randomisable_layers(fresh)):

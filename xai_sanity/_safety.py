@@ -3,6 +3,14 @@
 Everything in xai_sanity that touches a user's model goes through :func:`model_guard`,
 and everything stochastic draws from a private :class:`torch.Generator` made by
 :func:`make_generator`, so neither the model nor the global RNG states change.
+
+xai_sanity never writes to a user's tensors: perturbed or randomised weights are swapped
+in as new tensors (:mod:`xai_sanity._model_ops`). So the guard does not copy parameters; it
+records the cheap things a call (or a third-party explain function) may change — the
+``training`` and ``requires_grad`` flags, ``.grad`` references and hooks — and puts back only
+those. It also records each tensor's autograd version counter: a tensor written to in place
+during the call (which would break a graph the caller built before it) is reported as an
+error instead of being silently "restored".
 """
 
 from __future__ import annotations
@@ -41,6 +49,8 @@ class ModelSnapshot:
     training: dict[str, bool] = field(default_factory=dict)
     hooks: dict[str, dict[str, OrderedDict]] = field(default_factory=dict)
     full_backward: dict[str, bool | None] = field(default_factory=dict)
+    #: Autograd version counter of every parameter and buffer (moves on any in-place write).
+    versions: dict[str, int] = field(default_factory=dict)
 
 
 def _named_tensors(model: nn.Module) -> Iterator[tuple[str, torch.Tensor]]:
@@ -49,18 +59,21 @@ def _named_tensors(model: nn.Module) -> Iterator[tuple[str, torch.Tensor]]:
 
 
 def snapshot(model: nn.Module, copy_tensors: bool = True) -> ModelSnapshot:
-    """Record parameters, buffers, gradients, flags and hooks of ``model``.
+    """Record parameters, buffers, gradients, flags, hooks and version counters of ``model``.
 
-    With ``copy_tensors=False`` the tensor values are not copied (for callers that never
-    write to them); flags and hooks are still recorded.
+    With ``copy_tensors=False`` neither tensor values nor gradients are copied (gradients are
+    kept by reference); flags, hooks and version counters are still recorded. Copies are for
+    tests that compare values; :func:`model_guard` needs none.
     """
     snap = ModelSnapshot()
     for name, tensor in _named_tensors(model):
+        snap.versions[name] = tensor._version
         if copy_tensors:
             snap.tensors[name] = tensor.detach().clone()
         if isinstance(tensor, nn.Parameter):
             snap.requires_grad[name] = tensor.requires_grad
-            snap.grads[name] = None if tensor.grad is None else tensor.grad.detach().clone()
+            grad = tensor.grad
+            snap.grads[name] = None if grad is None else (grad.detach().clone() if copy_tensors else grad)
     for name, module in model.named_modules(remove_duplicate=False):
         snap.training[name] = module.training
         snap.hooks[name] = {
@@ -71,15 +84,21 @@ def snapshot(model: nn.Module, copy_tensors: bool = True) -> ModelSnapshot:
 
 
 def restore(model: nn.Module, snap: ModelSnapshot) -> None:
-    """Put ``model`` back into the state recorded by :func:`snapshot` (bit for bit)."""
+    """Put back flags, ``.grad``, hooks — and tensor values where ``snap`` holds copies.
+
+    Only tensors whose version counter moved are written (a tensor nobody wrote to keeps
+    its version counter, so a graph built before the call still backpropagates).
+    """
     with torch.no_grad():
         for name, tensor in _named_tensors(model):
-            if name in snap.tensors:
+            if name in snap.tensors and tensor._version != snap.versions.get(name):
                 tensor.copy_(snap.tensors[name])
             if isinstance(tensor, nn.Parameter) and name in snap.requires_grad:
-                tensor.requires_grad_(snap.requires_grad[name])
+                if tensor.requires_grad != snap.requires_grad[name]:
+                    tensor.requires_grad_(snap.requires_grad[name])
                 saved = snap.grads[name]
-                tensor.grad = None if saved is None else saved.clone()
+                if tensor.grad is not saved:
+                    tensor.grad = None if saved is None else saved
     for name, module in model.named_modules(remove_duplicate=False):
         if name in snap.training:
             module.training = snap.training[name]
@@ -91,31 +110,57 @@ def restore(model: nn.Module, snap: ModelSnapshot) -> None:
             module._is_full_backward_hook = snap.full_backward[name]
 
 
+class ModelWrittenError(RuntimeError):
+    """A user's parameter or buffer was written to in place during a guarded call."""
+
+
+def written_tensors(model: nn.Module, snap: ModelSnapshot) -> list[str]:
+    """Names of the parameters and buffers whose version counter moved since ``snap``."""
+    return [
+        name
+        for name, tensor in _named_tensors(model)
+        if name in snap.versions and tensor._version != snap.versions[name]
+    ]
+
+
 @contextlib.contextmanager
 def model_guard(
-    model: nn.Module, *, eval_mode: bool = True, freeze: bool = True, copy_tensors: bool = True
+    model: nn.Module, *, eval_mode: bool = True, freeze: bool = True, copy_tensors: bool = False
 ) -> Iterator[ModelSnapshot]:
-    """Context manager that hands the model back exactly as it came, also on error.
+    """Context manager that hands the model back as it came, also on error.
 
     Inside the block the model is in ``eval()`` mode (unless ``eval_mode=False``) and
     parameters do not require gradients (explanations need input gradients only; unless
-    ``freeze=False``).
-    Parameters, buffers, ``.grad``, ``training`` and ``requires_grad`` flags and hooks are
-    restored on exit. Yields the snapshot, whose ``tensors`` hold the original values.
+    ``freeze=False``). On exit the ``training`` and ``requires_grad`` flags, ``.grad``
+    references and hooks are put back. Nothing is copied: xai_sanity's own code never
+    writes to a model's tensors, and a tensor that was written to in place during the block
+    (by third-party code) raises :class:`ModelWrittenError` on a normal exit — with
+    ``copy_tensors=True`` (a full copy, for untrusted code) it is restored from the copy
+    instead.
     """
     snap = snapshot(model, copy_tensors=copy_tensors)
+    failed = False
     try:
         if eval_mode:
             model.eval()
         if freeze:
             for param in model.parameters():
-                param.requires_grad_(False)
+                if param.requires_grad:
+                    param.requires_grad_(False)
         yield snap
+    except BaseException:
+        failed = True
+        raise
     finally:
-        if copy_tensors:
-            restore(model, snap)
-        else:
-            restore(model, ModelSnapshot(**{**snap.__dict__, "tensors": {}}))
+        restore(model, snap)
+        written = [] if copy_tensors else written_tensors(model, snap)
+        if written and not failed:
+            raise ModelWrittenError(
+                f"the model's tensors {written[:5]}{' ...' if len(written) > 5 else ''} were written to "
+                "in place during the call (by an explain function or other third-party code); "
+                "xai_sanity never writes to a model, and cannot restore them without a copy "
+                "(model_guard(copy_tensors=True))"
+            )
 
 
 def make_generator(seed: int | torch.Generator | None, device: torch.device | str = "cpu") -> torch.Generator:

@@ -1,7 +1,7 @@
 """Input checks shared by explainers, enhancers and metrics.
 
 Every check raises a ``TypeError`` or ``ValueError`` that names the offending argument and
-says what was expected (DESIGN.md, invariant 5).
+says what was expected: never a bare assertion, never a silent wrong value.
 """
 
 from __future__ import annotations
@@ -15,6 +15,12 @@ from torch import nn
 
 
 def check_model(model: object, name: str = "model") -> nn.Module:
+    """The ``nn.Module`` behind ``model``: itself, or unwrapped from a Quantus model wrapper
+    (``quantus.helpers.model.pytorch_model.PyTorchModel`` and other ``ModelInterface``s)."""
+    if not isinstance(model, nn.Module) and callable(getattr(model, "get_model", None)):
+        inner = model.get_model()
+        if isinstance(inner, nn.Module):
+            return inner
     if not isinstance(model, nn.Module):
         raise TypeError(f"{name} must be a torch.nn.Module, got {type(model).__name__}")
     return model
@@ -26,6 +32,24 @@ def model_device(model: nn.Module) -> torch.device:
     for tensor in model.buffers():
         return tensor.device
     return torch.device("cpu")
+
+
+def model_dtype(model: nn.Module) -> torch.dtype:
+    """The model's floating dtype (of its first floating parameter or buffer; float32 if none)."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        if tensor.is_floating_point():
+            return tensor.dtype
+    return torch.float32
+
+
+def as_model_input(x: object, model: nn.Module) -> torch.Tensor:
+    """``x`` (numpy or tensor) as a tensor on the model's device, in the model's dtype.
+
+    Every place that runs a user's model on data it was handed goes through this, so
+    float64 inputs (Quantus's fixtures are float64) reach a float32 model as float32.
+    """
+    tensor = x.detach() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
+    return tensor.to(device=model_device(model), dtype=model_dtype(model))
 
 
 def resolve_device(device: str | torch.device | None, model: nn.Module) -> torch.device:
@@ -74,6 +98,45 @@ def as_input_tensor(
     if not torch.isfinite(tensor).all():
         raise ValueError(f"{name} contains NaN or Inf values")
     return tensor
+
+
+def check_input_layout(model: nn.Module, shape: Sequence[int], name: str = "inputs") -> None:
+    """Raise a clear error when inputs of ``shape`` cannot fit the model's first layer.
+
+    Looks at the first module (in definition order) that owns parameters. For a
+    ``Conv{1,2,3}d`` the inputs must be ``(N, in_channels, ...)`` with ``k + 2`` axes; a
+    channels-last batch (``(N, ..., in_channels)``) is named as such, with the fix. For a
+    ``Linear`` taking 2-D inputs, the feature count must match. Anything else is left to the
+    model (no guessing).
+    """
+    first = next((m for m in model.modules() if any(True for _ in m.parameters(recurse=False))), None)
+    shape = tuple(int(d) for d in shape)
+    if isinstance(first, nn.modules.conv._ConvNd) and not isinstance(first, nn.modules.conv._ConvTransposeNd):
+        k = len(first.kernel_size)
+        want = first.in_channels
+        layout = {1: "(N, C, T)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}[k]
+        if len(shape) != k + 2:
+            raise ValueError(
+                f"{name} has shape {shape}, but the model's first layer {type(first).__name__}"
+                f"(in_channels={want}) expects {k + 2}-D inputs {layout}"
+            )
+        if shape[1] != want:
+            hint = (
+                f"; it looks channels-last: move the channel axis first (e.g. "
+                f"x.transpose(0, {k + 1}, {', '.join(str(i) for i in range(1, k + 1))}), or "
+                "channel_first=False in Quantus's metrics)"
+                if shape[-1] == want
+                else ""
+            )
+            raise ValueError(
+                f"{name} has shape {shape} with {shape[1]} channel(s) on axis 1, but the model's "
+                f"first layer {type(first).__name__} expects in_channels={want} {layout}{hint}"
+            )
+    elif isinstance(first, nn.Linear) and len(shape) == 2 and shape[1] != first.in_features:
+        raise ValueError(
+            f"{name} has shape {shape}, but the model's first layer Linear expects "
+            f"in_features={first.in_features} (inputs (N, {first.in_features}))"
+        )
 
 
 def as_target_tensor(targets: object, n: int, device: torch.device, name: str = "targets") -> torch.Tensor:

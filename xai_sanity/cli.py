@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 
 def _cmd_methods(args: argparse.Namespace) -> int:
@@ -54,25 +55,31 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
-
-    run_demo(args.out, device=args.device, quick=args.quick, seed=args.seed, progress=not args.no_progress)
-    return 0
+#: The studies of ``xai-sanity reproduce <study>``; :func:`runners` has their functions.
+STUDIES = ("noisegrad", "roar", "sanity-checks")
 
 
-REPRODUCTIONS = {
-    "sanity-checks": ("xai_sanity.reproduce.sanity_checks", "run_sanity_checks", "xai_sanity_sanity_checks"),
-    "noisegrad": ("xai_sanity.reproduce.noisegrad", "run_noisegrad", "xai_sanity_noisegrad"),
-    "roar": ("xai_sanity.reproduce.roar", "run_roar_study", "xai_sanity_roar"),
-}
+def runners() -> dict[str, tuple[Callable[..., Any], str]]:
+    """Every runner by command name, with its default output folder.
+
+    The reproductions are keyed by their study name (:data:`STUDIES`), the main job by
+    ``"demo"``. They are imported on call, so that the command starts fast.
+    """
+    from .reproduce.demo import run_demo
+    from .reproduce.noisegrad import run_noisegrad
+    from .reproduce.roar import run_roar_study
+    from .reproduce.sanity_checks import run_sanity_checks
+
+    return {
+        "demo": (run_demo, "xai_sanity_report"),
+        "sanity-checks": (run_sanity_checks, "xai_sanity_sanity_checks"),
+        "noisegrad": (run_noisegrad, "xai_sanity_noisegrad"),
+        "roar": (run_roar_study, "xai_sanity_roar"),
+    }
 
 
-def _cmd_reproduce(args: argparse.Namespace) -> int:
-    import importlib
-
-    module_name, func_name, default_out = REPRODUCTIONS[args.study]
-    run = getattr(importlib.import_module(module_name), func_name)
+def _run(name: str, args: argparse.Namespace) -> int:
+    run, default_out = runners()[name]
     run(
         args.out or default_out,
         device=args.device,
@@ -81,6 +88,14 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    return _run("demo", args)
+
+
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    return _run(args.study, args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.set_defaults(func=_cmd_demo)
     p = sub.add_parser("reproduce", help="reproduce a seed paper's findings as tables and figures")
-    p.add_argument("study", choices=sorted(REPRODUCTIONS), help="which study")
+    p.add_argument("study", choices=sorted(STUDIES), help="which study")
     p.add_argument("--out", default=None, help="output folder")
     p.add_argument("--device", default=None)
     p.add_argument("--quick", action="store_true", help="a small smoke run")

@@ -12,7 +12,7 @@ import pandas as pd
 from torch import nn
 from tqdm.auto import tqdm
 
-from .metrics.base import check_batch
+from ._validation import check_batch, check_positive_int
 
 COLUMNS = ["method", "metric", "sample", "score", "error"]
 
@@ -67,6 +67,7 @@ def evaluate(
     (['error', 'method', 'metric', 'sample', 'score'], 4)
     """
     x, y, _, s = check_batch(x_batch, y_batch, None, s_batch)
+    batch_size = check_positive_int(batch_size, "batch_size")
     if not methods:
         raise ValueError("methods is empty: give {name: explain_func}")
     if not metrics:

@@ -12,6 +12,7 @@ from torch import nn
 
 from .enhancers import NoiseEnsemble
 from .explainers.base import Explainer
+from .explainers.call_kwargs import translate_call_kwargs
 from .registry import METHODS
 
 
@@ -26,12 +27,23 @@ def build_method(method: str | type | Callable, /, **params: Any) -> Callable:
     (``build_method("NoiseGrad++", base="IntegratedGradients", steps=16)``).
     :func:`xai_sanity.get_method` and the enhancers' ``base=`` use this function too.
 
+    The result is a plain explain function, so it is also the one-liner for Quantus:
+    ``quantus.evaluate(xai_methods={"My NG": build_method("NoiseGrad", noise_level=0.2)}, ...)``
+    (our explain functions ignore the ``method=`` keyword that Quantus adds).
+
     Examples
     --------
     >>> build_method("NoiseGrad", n_models=3, steps=16).base_kwargs
     {'steps': 16}
     """
     if isinstance(method, str):
+        if method not in METHODS:
+            raise KeyError(
+                f"unknown method {method!r}. Registered: {sorted(METHODS)}. If xai_sanity.explain was "
+                "given to quantus.evaluate under a display name, Quantus passes that name as "
+                "method=; bind the method first: xai_methods={'My NG': xs.build_method('NoiseGrad', "
+                "noise_level=0.2)}"
+            )
         method = METHODS[method]
     if isinstance(method, type):
         if not issubclass(method, Explainer):
@@ -45,7 +57,12 @@ def build_method(method: str | type | Callable, /, **params: Any) -> Callable:
             params["base_kwargs"] = {**(params.get("base_kwargs") or method.base_kwargs or {}), **extra}
         return method.clone(**params) if params else method
     if isinstance(method, Explainer):
-        return method.clone(**params) if params else method
+        if not params:
+            return method
+        # Quantus's/captum's keyword names are understood here too (n_steps, gc_layer, nt_type...).
+        params, tunnel = translate_call_kwargs(method, params)
+        method = method.clone(**params) if params else method
+        return tunnel(method) if tunnel is not None else method
     if callable(method):
         return functools.partial(method, **params) if params else method
     raise TypeError(f"method must be a registered name, an Explainer or an explain function, got {method!r}")

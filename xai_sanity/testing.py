@@ -285,7 +285,7 @@ def check_metric(
         kwargs.update(overrides)
         return metric(**kwargs)
 
-    with model_guard(model, eval_mode=False, freeze=False), warnings.catch_warnings():
+    with model_guard(model, eval_mode=False, freeze=False, copy_tensors=True), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model.train()
         before_model = snapshot(model)

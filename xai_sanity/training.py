@@ -27,6 +27,7 @@ from ._safety import make_generator, model_guard
 from ._validation import (
     as_input_tensor,
     as_target_tensor,
+    check_input_layout,
     check_model,
     check_non_negative,
     check_positive_int,
@@ -78,10 +79,14 @@ class TrainResult:
         return self.history[-1]["loss"] if self.history else float("nan")
 
 
+def _stream_seed(seed: int, stream: int) -> int:
+    """A seed for an independent stream: ``seed`` mixed with a constant via SeedSequence."""
+    return int(np.random.SeedSequence([int(seed), int(stream)]).generate_state(1, np.uint64)[0] >> 1)
+
+
 def _permuted_labels(labels: torch.Tensor, seed: int) -> torch.Tensor:
-    # A stream independent of the shuffling one: seed mixed with a constant via SeedSequence.
-    mixed = int(np.random.SeedSequence([int(seed), 0x5EED]).generate_state(1, np.uint64)[0] >> 1)
-    gen = make_generator(mixed)
+    # A stream independent of the shuffling one.
+    gen = make_generator(_stream_seed(seed, 0x5EED))
     return labels[torch.randperm(labels.shape[0], generator=gen)]
 
 
@@ -117,8 +122,11 @@ def fit(
     lr, weight_decay : float
         Adam learning rate and (L2) weight decay.
     seed : int
-        Seeds the private generators for shuffling (and label permutation). Same seed, same
-        initial weights, same data -> same trained weights (on the same device and threads).
+        Seeds the private generators for shuffling (and label permutation) and the random
+        draws of the model's own modules while training (Dropout masks), on a forked copy of
+        torch's global RNG that is restored afterwards. Same seed, same initial weights, same
+        data -> same trained weights (on the same device and threads), whatever the global
+        RNG state.
     device : str or torch.device, optional
         Must match the model's device if given (the model is never moved).
     permute_labels : bool
@@ -159,6 +167,8 @@ def fit(
     dev = resolve_device(device, model)
     cpu = torch.device("cpu")
     inputs = as_input_tensor(x, cpu, name="x")
+    inputs = inputs.to(_float_dtype(model, inputs.dtype))
+    check_input_layout(model, inputs.shape, name="x")
     labels = as_target_tensor(y, inputs.shape[0], cpu, name="y")
     if permute_labels:
         labels = _permuted_labels(labels, int(seed))
@@ -180,50 +190,61 @@ def fit(
     )
     start = time.perf_counter()
     checked = False
-    try:
-        model.train()
-        with tqdm(total=steps, disable=not progress, desc="training", leave=False) as bar:
-            for epoch in range(1, epochs + 1):
-                order = torch.randperm(n, generator=gen)
-                total_loss = 0.0
-                correct = 0
-                for begin in range(0, n, batch_size):
-                    idx = order[begin : begin + batch_size]
-                    xb = inputs[idx].to(dev, non_blocking=True)
-                    yb = labels[idx].to(dev, non_blocking=True)
-                    logits = model(xb)
-                    if not checked:
-                        if logits.ndim != 2:
-                            raise ValueError(
-                                f"model must return logits of shape (N, classes), got {tuple(logits.shape)}"
-                            )
-                        check_targets_in_range(labels, logits.shape[1], name="y")
-                        checked = True
-                    loss = loss_fn(logits, yb)
-                    optimiser.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimiser.step()
-                    if scheduler is not None:
-                        scheduler.step()
-                    total_loss += float(loss.detach()) * idx.shape[0]
-                    correct += int((logits.detach().argmax(1) == yb).sum())
-                    bar.update(1)
-                entry = {
-                    "epoch": float(epoch),
-                    "loss": total_loss / n,
-                    "train_accuracy": correct / n,
-                }
-                if x_val is not None:
-                    entry["val_accuracy"] = evaluate_accuracy(model, x_val, y_val, device=dev)
-                result.history.append(entry)
-                bar.set_postfix({k: round(v, 4) for k, v in entry.items() if k != "epoch"})
-    finally:
-        optimiser.zero_grad(set_to_none=True)
-        for name, module in model.named_modules():
-            if name in flags:
-                module.training = flags[name]
+    # Dropout (and any module that draws from torch's global RNG while training) is seeded
+    # from ``seed`` too: the loop runs on a forked global state, restored afterwards, so the
+    # caller's RNG neither decides nor feels the training run.
+    rng_devices = [dev] if dev.type == "cuda" else []
+    with torch.random.fork_rng(devices=rng_devices):
+        torch.manual_seed(_stream_seed(int(seed), 0xD409))
+        try:
+            model.train()
+            with tqdm(total=steps, disable=not progress, desc="training", leave=False) as bar:
+                for epoch in range(1, epochs + 1):
+                    order = torch.randperm(n, generator=gen)
+                    total_loss = 0.0
+                    correct = 0
+                    for begin in range(0, n, batch_size):
+                        idx = order[begin : begin + batch_size]
+                        xb = inputs[idx].to(dev, non_blocking=True)
+                        yb = labels[idx].to(dev, non_blocking=True)
+                        logits = model(xb)
+                        if not checked:
+                            if logits.ndim != 2:
+                                raise ValueError(
+                                    f"model must return logits of shape (N, classes), got {tuple(logits.shape)}"
+                                )
+                            check_targets_in_range(labels, logits.shape[1], name="y")
+                            checked = True
+                        loss = loss_fn(logits, yb)
+                        optimiser.zero_grad(set_to_none=True)
+                        loss.backward()
+                        optimiser.step()
+                        if scheduler is not None:
+                            scheduler.step()
+                        total_loss += float(loss.detach()) * idx.shape[0]
+                        correct += int((logits.detach().argmax(1) == yb).sum())
+                        bar.update(1)
+                    entry = {
+                        "epoch": float(epoch),
+                        "loss": total_loss / n,
+                        "train_accuracy": correct / n,
+                    }
+                    if x_val is not None:
+                        entry["val_accuracy"] = evaluate_accuracy(model, x_val, y_val, device=dev)
+                    result.history.append(entry)
+                    bar.set_postfix({k: round(v, 4) for k, v in entry.items() if k != "epoch"})
+        finally:
+            optimiser.zero_grad(set_to_none=True)
+            for name, module in model.named_modules():
+                if name in flags:
+                    module.training = flags[name]
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _float_dtype(model: nn.Module, xb_dtype: torch.dtype) -> torch.dtype:
+    """The model's floating dtype (inputs are cast to it), or the inputs' own."""
+    return next((t.dtype for t in model.parameters() if t.is_floating_point()), xb_dtype)
 
 
 def train(
@@ -270,10 +291,18 @@ def evaluate_accuracy(
     cpu = torch.device("cpu")
     inputs = as_input_tensor(x, cpu, name="x")
     labels = as_target_tensor(y, inputs.shape[0], cpu, name="y")
+    check_input_layout(model, inputs.shape, name="x")
     correct = 0
-    with model_guard(model, copy_tensors=False), torch.no_grad():
+    with model_guard(model), torch.no_grad():
         for begin in range(0, inputs.shape[0], batch_size):
-            xb = inputs[begin : begin + batch_size].to(dev)
-            pred = model(xb).argmax(dim=1).cpu()
+            xb = inputs[begin : begin + batch_size].to(dev, dtype=_float_dtype(model, xb_dtype=inputs.dtype))
+            out = model(xb)
+            if begin == 0:
+                if out.ndim != 2:
+                    raise ValueError(
+                        f"model must return logits of shape (N, classes), got {tuple(out.shape)}"
+                    )
+                check_targets_in_range(labels, out.shape[1], name="y")
+            pred = out.argmax(dim=1).cpu()
             correct += int((pred == labels[begin : begin + batch_size]).sum())
     return correct / inputs.shape[0]

@@ -53,6 +53,16 @@ def input_noise_std(inputs: torch.Tensor, std: float, relative: bool) -> torch.T
     return (std * spread).view(shape)
 
 
+#: Offset between a row's input-noise seed and the seed of a stochastic base's draws.
+_BASE_STREAM = 0x9E3779B97F4A7C15
+
+
+def _is_stochastic(base: Callable) -> bool:
+    """Whether a base declares that it draws random numbers (``stochastic = True``)."""
+    target = base.func if isinstance(base, functools.partial) else base
+    return bool(getattr(target, "stochastic", False))
+
+
 def _accepts(func: Callable, name: str) -> bool:
     try:
         params = inspect.signature(func).parameters.values()
@@ -102,7 +112,11 @@ class NoiseEnsemble(Explainer):
         ``seed``. Must live on the model's device.
     batch_size : int, default 256
         Most noisy inputs given to the base in one call; bounds memory. Results do not
-        depend on it (each draw has its own derived seed).
+        depend on it: each draw has its own derived seed, and a base that declares
+        ``stochastic = True`` (GradientSHAP, RandomAttribution) is called once per noisy
+        copy of the batch with that copy's seed (split only when the batch has more than
+        ``batch_size`` inputs, the one case where its draws depend on ``batch_size``). An
+        external function that draws from the global RNG should set ``stochastic = True``.
     """
 
     name = "NoiseEnsemble"
@@ -226,7 +240,7 @@ class NoiseEnsemble(Explainer):
                 for first in range(0, n_samples, rows_per_call):
                     rows = draw_seeds[1 + first : 1 + min(n_samples, first + rows_per_call)]
                     noisy_x = torch.stack([self._noisy_inputs(inputs, sigma, s, draw_gen) for s in rows])
-                    attributions = self._explain_rows(base, model, noisy_x, targets, draw_gen, rows[-1])
+                    attributions = self._explain_rows(base, model, noisy_x, targets, draw_gen, rows)
                     stat.update(attributions)
         return stat.result()
 
@@ -238,19 +252,49 @@ class NoiseEnsemble(Explainer):
         noise = torch.randn(inputs.shape, generator=gen, device=inputs.device).to(inputs.dtype)
         return inputs + sigma * noise
 
-    def _explain_rows(self, base, model, noisy, targets, gen, seed: int) -> torch.Tensor:
-        """Attributions of ``noisy`` ``(r, N, ...)`` in pieces of at most ``batch_size``."""
+    def _explain_rows(self, base, model, noisy, targets, gen, row_seeds: list[int]) -> torch.Tensor:
+        """Attributions of ``noisy`` ``(r, N, ...)`` in pieces of at most ``batch_size``.
+
+        A deterministic base gets pieces of up to ``batch_size`` inputs across rows. A
+        stochastic base (``stochastic = True``: GradientSHAP, RandomAttribution, the
+        enhancers) is called row by row — each noisy copy of the batch with its own seed,
+        split into pieces only when ``N > batch_size`` — so its draws, and the result, do not
+        depend on ``batch_size`` as long as ``batch_size >= N``.
+        """
         r, n = noisy.shape[:2]
+        if _is_stochastic(base):
+            out = torch.stack(
+                [
+                    torch.cat(
+                        [
+                            self._call_base(
+                                base,
+                                model,
+                                noisy[i, start : start + self.batch_size],
+                                targets[start : start + self.batch_size],
+                                gen,
+                                (row_seeds[i] + _BASE_STREAM + start) % 2**62,
+                            )
+                            for start in range(0, n, self.batch_size)
+                        ]
+                    )
+                    for i in range(r)
+                ]
+            )
+            return out
         flat = noisy.reshape(r * n, *noisy.shape[2:])
         flat_targets = targets.repeat(r)
-        pieces = []
-        for start in range(0, r * n, self.batch_size):
-            stop = start + self.batch_size
-            # A fresh seed per piece for stochastic bases, derived from the row seed.
-            piece_seed = (seed + start) % (2**62)
-            pieces.append(
-                self._call_base(base, model, flat[start:stop], flat_targets[start:stop], gen, piece_seed)
+        pieces = [
+            self._call_base(
+                base,
+                model,
+                flat[start : start + self.batch_size],
+                flat_targets[start : start + self.batch_size],
+                gen,
+                (row_seeds[0] + _BASE_STREAM + start) % 2**62,
             )
+            for start in range(0, r * n, self.batch_size)
+        ]
         out = torch.cat(pieces)
         return out.view(r, n, *out.shape[1:])
 

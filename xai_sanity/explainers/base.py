@@ -21,15 +21,12 @@ from .._safety import model_guard
 from .._validation import (
     as_input_tensor,
     as_target_tensor,
+    check_input_layout,
     check_model,
     check_reduce_axes,
     check_targets_in_range,
     resolve_device,
 )
-
-# Keywords a caller may pass to any explain function that carry no meaning for it:
-# quantus.evaluate adds ``method=<key>`` when a callable is given as an XAI method.
-IGNORED_CALL_KWARGS = frozenset({"method"})
 
 
 class Explainer:
@@ -46,6 +43,8 @@ class Explainer:
     min_ndim: ClassVar[int] = 2
     #: Whether the method draws random numbers (then it takes ``seed``).
     stochastic: ClassVar[bool] = False
+    #: Whether the method runs the model (False for model-free controls such as Sobel).
+    uses_model: ClassVar[bool] = True
 
     # -- parameters ---------------------------------------------------------------------
     @classmethod
@@ -107,22 +106,28 @@ class Explainer:
         keepdims : bool, default True
             Keep reduced axes with size 1.
         **kwargs
-            Overrides of this explainer's parameters for this call; ``method`` (passed by
-            ``quantus.evaluate``) is accepted and ignored.
+            Overrides of this explainer's parameters for this call, under our names or
+            Quantus's/captum's (``n_steps``, ``gc_layer``, ``nt_type``..., see
+            :mod:`xai_sanity.explainers.call_kwargs`); ``method`` (passed by
+            ``quantus.evaluate``) is accepted when it names no other registered method.
 
         Returns
         -------
         numpy.ndarray of float32, shape (N, 1, ...) by default.
         """
-        for key in IGNORED_CALL_KWARGS:
-            kwargs.pop(key, None)
         if kwargs:
-            return self.clone(**kwargs)(
-                model, inputs, targets, device=device, reduce_axes=reduce_axes, keepdims=keepdims
-            )
+            from .call_kwargs import translate_call_kwargs
+
+            params, tunnel = translate_call_kwargs(self, kwargs, tuple(np.shape(inputs)))
+            target = self.clone(**params) if params else self
+            if tunnel is not None:
+                target = tunnel(target)
+            return target(model, inputs, targets, device=device, reduce_axes=reduce_axes, keepdims=keepdims)
         model = check_model(model)
         dev = resolve_device(device, model)
         x = as_input_tensor(inputs, dev, min_ndim=self.min_ndim)
+        if self.uses_model:
+            check_input_layout(model, x.shape)
         # Compute in the model's floating dtype, as quantus.explain casts inputs to float32:
         # float64 numpy inputs would otherwise fail in the model's first layer.
         model_dtype = next(

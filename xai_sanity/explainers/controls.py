@@ -18,6 +18,7 @@ class RandomAttribution(Explainer):
 
     name = "Random"
     stochastic = True
+    uses_model = False
 
     def __init__(self, seed: int | None = 0) -> None:
         self.seed = seed
@@ -51,6 +52,7 @@ class SobelEdges(Explainer):
     """The Sobel edge magnitude of each input channel (the ROAR 'Sobel' control)."""
 
     name = "SobelEdges"
+    uses_model = False
     min_ndim = 4
 
     def __init__(self) -> None:

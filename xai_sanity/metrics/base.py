@@ -18,7 +18,7 @@ from quantus.helpers.enums import DataType, EvaluationCategory, ModelType, Score
 from torch import nn
 
 from .._safety import model_guard
-from .._validation import check_batch, check_model
+from .._validation import check_batch, check_input_layout, check_model
 
 
 class Metric(quantus.Metric):
@@ -108,8 +108,11 @@ class Metric(quantus.Metric):
                 if self.requires_explain_func
                 else "give either a_batch (precomputed attributions) or explain_func"
             )
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
         if model is not None:
-            check_model(model)
+            model = check_model(model)  # a Quantus model wrapper is unwrapped
+            check_input_layout(model, x.shape, name="x_batch")
         return self._evaluate(
             model=model,
             x_batch=x,

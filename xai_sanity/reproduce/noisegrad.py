@@ -10,9 +10,8 @@ NoiseGrad++ ≥ SmoothGrad and NoiseGrad ≥ Baseline on localisation here.
 
 from __future__ import annotations
 
-import json
-import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +19,13 @@ import numpy as np
 import pandas as pd
 import quantus
 
-from ..demo import enhanced_variants
 from ..evaluation import evaluate
 from ..explainers import IntegratedGradients, Saliency
 from ..noise_level import tune_noise_level
 from ..registry import METRICS
 from ..report import plot_noise_curves, summarise, to_latex, to_markdown
+from ._common import GlobalNumpySeed, RunSettings, prepare, with_seed
+from .demo import enhanced_variants
 
 CATEGORIES = {
     "localisation": ("PointingGame", "AttributionLocalisation", "TopKIntersection", "RelevanceRankAccuracy",
@@ -35,47 +35,96 @@ CATEGORIES = {
     "faithfulness": ("FaithfulnessCorrelation",),
 }  # fmt: skip
 
-SETTINGS = {
-    "full": dict(
-        archs=("lenet", "vgg", "resnet"), n_train=20000, n_test=2000, n_explain=32, model_kwargs={},
-        ig_steps=8, sg_samples=16, ng=(10, 10), tune_n=500, tune_draws=8, robustness_samples=5,
-        faithfulness_runs=20,
-    ),
-    "quick": dict(
-        archs=("lenet",), n_train=3000, n_test=300, n_explain=8, model_kwargs={"epochs": 3},
-        ig_steps=4, sg_samples=3, ng=(2, 2), tune_n=150, tune_draws=2, robustness_samples=2,
-        faithfulness_runs=3,
-    ),
-}  # fmt: skip
+
+@dataclass(frozen=True)
+class NoiseGradSettings(RunSettings):
+    """Settings of ``xai-sanity reproduce noisegrad``.
+
+    Attributes
+    ----------
+    archs : tuple of str
+        Default architectures to compare on.
+    n_explain : int
+        Test images explained and scored.
+    ig_steps : int
+        Integration points of Integrated Gradients.
+    sg_samples : int
+        Noisy inputs per SmoothGrad explanation.
+    ng : tuple of int
+        Noisy models of NoiseGrad and NoiseGrad++, and noisy inputs per model of NoiseGrad++.
+    tune_n : int
+        Test images the noise-level heuristic is measured on.
+    tune_draws : int
+        Noisy models per noise level in the heuristic.
+    robustness_samples : int
+        Perturbed inputs per sample of each robustness metric.
+    faithfulness_runs : int
+        Random pixel subsets per sample of ``FaithfulnessCorrelation``.
+    """
+
+    archs: tuple[str, ...]
+    n_explain: int
+    ig_steps: int
+    sg_samples: int
+    ng: tuple[int, int]
+    tune_n: int
+    tune_draws: int
+    robustness_samples: int
+    faithfulness_runs: int
+
+    @classmethod
+    def full(cls) -> NoiseGradSettings:
+        return cls(
+            mode="full", archs=("lenet", "vgg", "resnet"), n_train=20000, n_test=2000, model_epochs=None,
+            n_explain=32, ig_steps=8, sg_samples=16, ng=(10, 10), tune_n=500, tune_draws=8,
+            robustness_samples=5, faithfulness_runs=20,
+        )  # fmt: skip
+
+    @classmethod
+    def quick(cls) -> NoiseGradSettings:
+        return cls(
+            mode="quick", archs=("lenet",), n_train=3000, n_test=300, model_epochs=3, n_explain=8, ig_steps=4,
+            sg_samples=3, ng=(2, 2), tune_n=150, tune_draws=2, robustness_samples=2, faithfulness_runs=3,
+        )  # fmt: skip
 
 
-def build_metrics(cfg: dict[str, Any]) -> dict[str, Any]:
-    """The metric suite: ours from the registry (suite settings) and Quantus's faithfulness."""
+#: The settings by mode name.
+SETTINGS = {"full": NoiseGradSettings.full(), "quick": NoiseGradSettings.quick()}
+
+
+def build_metrics(settings: NoiseGradSettings, seed: int = 0) -> dict[str, Any]:
+    """The metric suite: ours from the registry (suite settings) and Quantus's faithfulness.
+
+    Every metric of ours that takes a seed gets ``seed``; Quantus's
+    ``FaithfulnessCorrelation``, which draws from NumPy's global generator, runs under it
+    (:class:`GlobalNumpySeed`).
+    """
     metrics: dict[str, Any] = {}
     for category, names in CATEGORIES.items():
         for name in names:
             if name == "FaithfulnessCorrelation":
-                metrics[name] = quantus.FaithfulnessCorrelation(
-                    nr_runs=cfg["faithfulness_runs"], subset_size=64, abs=True, disable_warnings=True
+                faithfulness = quantus.FaithfulnessCorrelation(
+                    nr_runs=settings.faithfulness_runs, subset_size=64, abs=True, disable_warnings=True
                 )
+                metrics[name] = GlobalNumpySeed(faithfulness, seed)
             elif name in METRICS:
                 factory = METRICS[name]
                 params = dict(getattr(factory, "suite_params", {}))
                 if category == "robustness":
-                    params["nr_samples"] = cfg["robustness_samples"]
-                metrics[name] = factory(**params)
+                    params["nr_samples"] = settings.robustness_samples
+                metrics[name] = with_seed(factory, params, seed)
     return metrics
 
 
-def build_methods(noise_level: float, cfg: dict[str, Any], seed: int) -> dict[str, Any]:
-    """Saliency and IG, each as Baseline / SmoothGrad / NoiseGrad / NoiseGrad++."""
-    n_models, _ = cfg["ng"]
+def build_methods(noise_level: float, settings: NoiseGradSettings, seed: int) -> dict[str, Any]:
+    """Saliency and IG, each as Baseline / SmoothGrad / NoiseGrad / NoiseGrad++, seeded with ``seed``."""
+    n_models, _ = settings.ng
     return enhanced_variants(
-        {"Saliency": Saliency(), "IG": IntegratedGradients(steps=cfg["ig_steps"])},
+        {"Saliency": Saliency(), "IG": IntegratedGradients(steps=settings.ig_steps)},
         noise_level,
-        sg_samples=cfg["sg_samples"],
+        sg_samples=settings.sg_samples,
         ng_models=n_models,
-        ngpp=cfg["ng"],
+        ngpp=settings.ng,
         seed=seed,
         baseline_label="Baseline",
         sep=" / ",
@@ -91,76 +140,68 @@ def run_noisegrad(
     progress: bool = True,
     echo: Any = print,
 ) -> dict[str, Any]:
-    """Run the comparison and write the table, the heuristic-curve figure and a summary."""
-    from ..data import load_default_splits
-    from ..training import load_default_model
+    """Run the comparison and write the tables, the heuristic-curve figure and a summary.
 
-    mode = "quick" if quick else "full"
-    cfg = SETTINGS[mode]
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    train, test = load_default_splits(n_train=cfg["n_train"], n_test=cfg["n_test"], seed=seed)
-    x, y, s = test.x[: cfg["n_explain"]], test.y[: cfg["n_explain"]], test.masks[: cfg["n_explain"]]
-    frames, curves, info = [], {}, {"mode": mode, "seed": seed, "archs": {}}
-    for arch in cfg["archs"]:
+    ``seed`` draws the data and seeds the models, the noise-level heuristic, the enhancers
+    and every metric.
+
+    Returns
+    -------
+    dict
+        The tidy ``scores`` of every arch, the per-arch summary ``tables``, the localisation
+        ``claims``, the written ``files`` and the ``info`` written to ``noisegrad.json``.
+    """
+    s = NoiseGradSettings.for_mode(quick)
+    prep = prepare(out_dir, s, device=device, seed=seed, progress=progress, echo=echo)
+    test = prep.test
+    x, y, masks = test.x[: s.n_explain], test.y[: s.n_explain], test.masks[: s.n_explain]
+    frames, curves, info = [], {}, prep.info(archs={})
+    for arch in s.archs:
         echo(f"[{arch}] training or loading the model")
-        model, model_info = load_default_model(
-            arch, seed=seed, n_train=cfg["n_train"], n_test=cfg["n_test"], device=device, progress=progress,
-            **cfg["model_kwargs"],
-        )  # fmt: skip
+        model, model_info = prep.load_model(arch)
         tune = tune_noise_level(
-            model, test.x[: cfg["tune_n"]], test.y[: cfg["tune_n"]], n_draws=cfg["tune_draws"], seed=seed
+            model, test.x[: s.tune_n], test.y[: s.tune_n], n_draws=s.tune_draws, seed=seed
         )
         curves[arch] = tune
         echo(
             f"[{arch}] accuracy {tune.accuracy_clean:.3f}; NoiseGrad std by the 5% heuristic: {tune.std:.4f}"
         )
         info["archs"][arch] = {"test_accuracy": model_info.get("test_accuracy"), "noise_level": tune.std}
-        metrics = build_metrics(cfg)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             scores = evaluate(
-                model, x, y, s, methods=build_methods(tune.std, cfg, seed), metrics=metrics, device=device,
-                progress=progress,
+                model, x, y, masks, methods=build_methods(tune.std, s, seed), metrics=build_metrics(s, seed),
+                device=device, progress=progress,
             )  # fmt: skip
         directions = scores.attrs["direction"]
         frames.append(scores.assign(arch=arch))
     scores = pd.concat(frames, ignore_index=True)
     scores.attrs["direction"] = directions
-    files = {"scores": out / "noisegrad_scores.csv"}
-    scores.to_csv(files["scores"], index=False)
+    scores.to_csv(prep.file("scores", "noisegrad_scores.csv"), index=False)
     tables = {}
     for arch, part in scores.groupby("arch", sort=False):
         part = part.drop(columns="arch")
         part.attrs["direction"] = directions
         tables[arch] = summarise(part)
-    files["markdown"] = out / "noisegrad.md"
-    files["markdown"].write_text(
+    prep.file("markdown", "noisegrad.md").write_text(
         "\n".join(f"### {arch}\n\n{to_markdown(t)}" for arch, t in tables.items()), encoding="utf-8"
     )
-    files["latex"] = out / "noisegrad.tex"
-    files["latex"].write_text(
+    prep.file("latex", "noisegrad.tex").write_text(
         "\n".join(to_latex(t, caption=f"NoiseGrad comparison, {arch}") for arch, t in tables.items()),
         encoding="utf-8",
     )
-    files["csv"] = out / "noisegrad.csv"
-    pd.concat({arch: t.attrs["mean"] for arch, t in tables.items()}, names=["arch", "method"]).to_csv(
-        files["csv"]
-    )
-    files["curves"] = out / "noise_curves.png"
-    plot_noise_curves(curves, path=files["curves"])
+    # Every arch in one CSV: the means, rows keyed by arch and method.
+    summarise(scores, index=["arch", "method"]).attrs["mean"].to_csv(prep.file("csv", "noisegrad.csv"))
+    plot_noise_curves(curves, path=prep.file("curves", "noise_curves.png"))
     claims = localisation_claims(scores)
     info["claims"] = claims
-    info["total_s"] = round(time.perf_counter() - start, 1)
-    files["info"] = out / "noisegrad.json"
-    files["info"].write_text(json.dumps(info, indent=2, default=str), encoding="utf-8")
+    prep.write_summary(info, "noisegrad.json")
     for arch, table in tables.items():
         echo(f"\n### {arch}\n")
         echo(to_markdown(table))
     echo(claims_text(claims))
-    echo(f"written to {out.resolve()} in {info['total_s']} s")
-    return {"scores": scores, "tables": tables, "claims": claims, "files": files, "info": info}
+    prep.echo_done(info["total_s"])
+    return {"scores": scores, "tables": tables, "claims": claims, "files": prep.files, "info": info}
 
 
 def localisation_claims(scores: pd.DataFrame) -> list[dict[str, Any]]:

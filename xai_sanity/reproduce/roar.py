@@ -10,8 +10,7 @@ cell is cached under ``<out>/cache``, so an interrupted run resumes where it sto
 
 from __future__ import annotations
 
-import json
-import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,36 +20,74 @@ from .._safety import model_guard
 from ..enhancers import SmoothGrad, SmoothGradSquared, VarGrad
 from ..explainers import Gradient, GuidedBackprop, IntegratedGradients
 from ..metrics.roar import control_estimators, explain_in_batches, plot_roar, run_roar
-
-SETTINGS = {
-    # The full protocol retrains 14 estimators x 6 thresholds x 5 repeats = 420 LeNets; a
-    # 5,000-image training subset and 3 epochs keep that to CPU-feasible time.
-    "full": dict(
-        n_train=5000, n_test=1000, epochs=3, n_repeats=5, thresholds=(0.0, 0.1, 0.3, 0.5, 0.7, 0.9),
-        bases=("Gradient", "IntegratedGradients", "GuidedBackprop"), ig_steps=16, n_samples=16,
-    ),
-    "quick": dict(
-        n_train=300, n_test=100, epochs=1, n_repeats=1, thresholds=(0.0, 0.5, 0.9),
-        bases=("Gradient",), ig_steps=4, n_samples=2,
-    ),
-}  # fmt: skip
+from ..report import to_markdown
+from ._common import RunSettings, prepare
 
 
-def build_estimators(cfg: dict[str, Any], seed: int) -> dict[str, Any]:
+@dataclass(frozen=True)
+class RoarSettings(RunSettings):
+    """Settings of ``xai-sanity reproduce roar``.
+
+    The full protocol retrains 14 estimators x 6 thresholds x 5 repeats = 420 LeNets; a
+    5,000-image training subset and 3 epochs (``model_epochs``, for the reference model and
+    every retraining) keep that to CPU-feasible time.
+
+    Attributes
+    ----------
+    n_repeats : int
+        Retrainings per estimator and threshold.
+    thresholds : tuple of float
+        Fractions of each image's features removed.
+    bases : tuple of str
+        Base explanation methods, each also enhanced by SmoothGrad, SmoothGrad² and VarGrad.
+    ig_steps : int
+        Integration points of Integrated Gradients.
+    n_samples : int
+        Noisy inputs per enhanced explanation.
+    """
+
+    n_repeats: int
+    thresholds: tuple[float, ...]
+    bases: tuple[str, ...]
+    ig_steps: int
+    n_samples: int
+
+    @classmethod
+    def full(cls) -> RoarSettings:
+        return cls(
+            mode="full", n_train=5000, n_test=1000, model_epochs=3, n_repeats=5,
+            thresholds=(0.0, 0.1, 0.3, 0.5, 0.7, 0.9),
+            bases=("Gradient", "IntegratedGradients", "GuidedBackprop"), ig_steps=16, n_samples=16,
+        )  # fmt: skip
+
+    @classmethod
+    def quick(cls) -> RoarSettings:
+        return cls(
+            mode="quick", n_train=300, n_test=100, model_epochs=1, n_repeats=1, thresholds=(0.0, 0.5, 0.9),
+            bases=("Gradient",), ig_steps=4, n_samples=2,
+        )  # fmt: skip
+
+
+#: The settings by mode name.
+SETTINGS = {"full": RoarSettings.full(), "quick": RoarSettings.quick()}
+
+
+def build_estimators(settings: RoarSettings, seed: int) -> dict[str, Any]:
+    """Each base plain and as SmoothGrad, SmoothGrad² and VarGrad, then the Random and Sobel
+    controls; every stochastic one is seeded with ``seed``."""
     bases = {
         "Gradient": Gradient(),
-        "IntegratedGradients": IntegratedGradients(steps=cfg["ig_steps"]),
+        "IntegratedGradients": IntegratedGradients(steps=settings.ig_steps),
         "GuidedBackprop": GuidedBackprop(),
     }
+    n = settings.n_samples
     estimators: dict[str, Any] = {}
-    for name in cfg["bases"]:
+    for name in settings.bases:
         base = bases[name]
         estimators[name] = base
-        estimators[f"{name} / SmoothGrad"] = SmoothGrad(base=base, n_samples=cfg["n_samples"], seed=seed)
-        estimators[f"{name} / SmoothGrad²"] = SmoothGradSquared(
-            base=base, n_samples=cfg["n_samples"], seed=seed
-        )
-        estimators[f"{name} / VarGrad"] = VarGrad(base=base, n_samples=cfg["n_samples"], seed=seed)
+        estimators[f"{name} / SmoothGrad"] = SmoothGrad(base=base, n_samples=n, seed=seed)
+        estimators[f"{name} / SmoothGrad²"] = SmoothGradSquared(base=base, n_samples=n, seed=seed)
+        estimators[f"{name} / VarGrad"] = VarGrad(base=base, n_samples=n, seed=seed)
     estimators.update(control_estimators(seed))
     return estimators
 
@@ -70,13 +107,15 @@ def beats_random(df: pd.DataFrame) -> pd.DataFrame:
 EXPLAIN_BATCH = 64
 
 
-def _markdown_table(mean: pd.DataFrame, verdict: pd.DataFrame) -> list[str]:
-    lines = ["| estimator | " + " | ".join(f"{t:.0%}" for t in mean.columns) + " | beats Random |"]
-    lines.append("|" + "---|" * (len(mean.columns) + 2))
-    for name, row in mean.iterrows():
-        beats = "yes" if verdict.loc[name, "beats_random"] else "no"
-        lines.append(f"| {name} | " + " | ".join(f"{v:.3f}" for v in row) + f" | {beats} |")
-    return lines
+def verdict_table(mean: pd.DataFrame, verdict: pd.DataFrame) -> pd.DataFrame:
+    """Mean accuracy per estimator (rows) and threshold (columns, as percentages), with a
+    last column saying whether the estimator beats Random."""
+    table = mean.rename(columns=lambda t: f"{t:.0%}")
+    table["beats Random"] = ["yes" if verdict.loc[name, "beats_random"] else "no" for name in table.index]
+    table.index.name = "estimator"
+    table.columns.name = None
+    table.attrs = {}  # no better direction: nothing is bolded
+    return table
 
 
 def plot_study(retrained: pd.DataFrame, deletion: pd.DataFrame, path: str | Path) -> Any:
@@ -110,25 +149,25 @@ def run_roar_study(
     progress: bool = True,
     echo: Any = print,
 ) -> dict[str, Any]:
-    """Run ROAR for every estimator; write the table, the figure and a summary to ``out_dir``."""
-    from ..data import load_default_splits
-    from ..training import load_default_model
+    """Run ROAR for every estimator; write the tables, the figure and a summary to ``out_dir``.
 
-    mode = "quick" if quick else "full"
-    cfg = SETTINGS[mode]
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    train, test = load_default_splits(n_train=cfg["n_train"], n_test=cfg["n_test"], seed=seed)
+    ``seed`` draws the data and seeds the reference model, the stochastic estimators and
+    every retraining.
+
+    Returns
+    -------
+    dict
+        The retrained ``scores``, the ``table`` (mean and std of accuracy per estimator and
+        threshold), the ``verdict`` (beats Random or not), the written ``files`` and the
+        ``info`` written to ``roar.json``.
+    """
+    s = RoarSettings.for_mode(quick)
+    prep = prepare(out_dir, s, device=device, seed=seed, progress=progress, echo=echo)
+    train, test, out = prep.train, prep.test, prep.out
     echo("training or loading the reference LeNet (its architecture is retrained per cell)")
-    model, _ = load_default_model(
-        "lenet", seed=seed, n_train=cfg["n_train"], n_test=cfg["n_test"], epochs=cfg["epochs"], device=device,
-        progress=progress,
-    )  # fmt: skip
-    estimators = build_estimators(cfg, seed)
-    echo(
-        f"ROAR: {len(estimators)} estimators x {len(cfg['thresholds'])} thresholds x {cfg['n_repeats']} repeats"
-    )
+    model, _ = prep.load_model("lenet")
+    estimators = build_estimators(s, seed)
+    echo(f"ROAR: {len(estimators)} estimators x {len(s.thresholds)} thresholds x {s.n_repeats} repeats")
     frames, deletion_frames = [], []
     for name, estimator in estimators.items():
         # Explain once; the retraining cells and the no-retraining deletion curve share the maps.
@@ -138,59 +177,53 @@ def run_roar_study(
                 explain_in_batches(estimator, model, train.x, train.y, EXPLAIN_BATCH),
                 explain_in_batches(estimator, model, test.x, test.y, EXPLAIN_BATCH),
             )
-        common = dict(thresholds=cfg["thresholds"], seed=seed, batch_size=EXPLAIN_BATCH)
+        common = dict(thresholds=s.thresholds, seed=seed, batch_size=EXPLAIN_BATCH)
         frames.append(
             run_roar(
                 {name: maps}, model, train.x, train.y, test.x, test.y, method="ROAR",
-                n_repeats=cfg["n_repeats"], cache_dir=out / "cache",
-                train_kwargs={"epochs": cfg["epochs"], "device": device}, **common,
+                n_repeats=s.n_repeats, cache_dir=out / "cache",
+                train_kwargs={"epochs": s.model_epochs, "device": device}, **common,
             )
         )  # fmt: skip
         deletion_frames.append(
             run_roar({name: maps}, model, train.x, train.y, test.x, test.y, retrain=False, **common)
         )
-        echo(f"  {name}: done ({time.perf_counter() - start:.0f} s)")
+        echo(f"  {name}: done ({prep.elapsed():.0f} s)")
     df = pd.concat(frames, ignore_index=True).assign(retrain=True)
     deletion = pd.concat(deletion_frames, ignore_index=True).assign(retrain=False)
-    files = {"scores": out / "roar_scores.csv", "table": out / "roar.csv", "markdown": out / "roar.md"}
-    pd.concat([df, deletion], ignore_index=True).to_csv(files["scores"], index=False)
+    pd.concat([df, deletion], ignore_index=True).to_csv(prep.file("scores", "roar_scores.csv"), index=False)
     table = df.pivot_table(
         index="estimator", columns="threshold", values="accuracy", aggfunc=["mean", "std"], sort=False
     )
-    table.to_csv(files["table"])
-    files["deletion_table"] = out / "roar_no_retraining.csv"
+    table.to_csv(prep.file("table", "roar.csv"))
     deletion_table = deletion.pivot_table(
         index="estimator", columns="threshold", values="accuracy", sort=False
     )
-    deletion_table.to_csv(files["deletion_table"])
+    deletion_table.to_csv(prep.file("deletion_table", "roar_no_retraining.csv"))
     verdict = beats_random(df)
     deletion_verdict = beats_random(deletion)
-    lines = ["ROAR (retrained; mean test accuracy over repeats):", ""]
-    lines += _markdown_table(table["mean"], verdict)
-    lines += ["", "Without retraining (the original model on the degraded test images):", ""]
-    lines += _markdown_table(deletion_table, deletion_verdict)
-    files["markdown"].write_text("\n".join(lines) + "\n", encoding="utf-8")
-    files["figure"] = out / "roar.png"
-    plot_study(df, deletion, files["figure"])
+    text = "\n".join(
+        [
+            "ROAR (retrained; mean test accuracy over repeats):\n",
+            to_markdown(verdict_table(table["mean"], verdict)),
+            "Without retraining (the original model on the degraded test images):\n",
+            to_markdown(verdict_table(deletion_table, deletion_verdict)),
+        ]
+    )
+    prep.file("markdown", "roar.md").write_text(text, encoding="utf-8")
+    plot_study(df, deletion, prep.file("figure", "roar.png"))
     winners = [n for n in verdict.index if n != "Random" and verdict.loc[n, "beats_random"]]
     deletion_winners = [
         n for n in deletion_verdict.index if n != "Random" and deletion_verdict.loc[n, "beats_random"]
     ]
-    info = {
-        "mode": mode,
-        "seed": seed,
-        "beats_random": winners,
-        "beats_random_without_retraining": deletion_winners,
-        "total_s": round(time.perf_counter() - start, 1),
-    }
-    files["info"] = out / "roar.json"
-    files["info"].write_text(json.dumps(info, indent=2), encoding="utf-8")
-    echo("\n".join(lines))
+    info = prep.info(beats_random=winners, beats_random_without_retraining=deletion_winners)
+    prep.write_summary(info, "roar.json")
+    echo(text.rstrip("\n"))
     echo(f"Estimators whose removal hurts accuracy more than Random's: {', '.join(winners) or 'none'}")
     echo(
         "Without retraining (a deletion curve on the original model): "
         f"{', '.join(deletion_winners) or 'none'} beat Random"
     )
     echo("(Hooker et al. 2019 found only SmoothGrad² and VarGrad did on their data.)")
-    echo(f"written to {out.resolve()} in {info['total_s']} s")
-    return {"scores": df, "table": table, "verdict": verdict, "files": files, "info": info}
+    prep.echo_done(info["total_s"])
+    return {"scores": df, "table": table, "verdict": verdict, "files": prep.files, "info": info}

@@ -9,14 +9,13 @@ similarities are computed from the stored maps.
 
 from __future__ import annotations
 
-import json
-import time
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from ..enhancers import NoiseGrad, NoiseGradPlusPlus, SmoothGrad, VarGrad
 from ..explainers import (
@@ -30,7 +29,8 @@ from ..explainers import (
 )
 from ..metrics.randomisation import DataRandomisation, ModelParameterRandomisation
 from ..registry import SIMILARITIES
-from ..report import plot_randomisation_curves, plot_randomisation_grid
+from ..report import plot_randomisation_curves, plot_randomisation_grid, save_table, to_markdown
+from ._common import RunSettings, prepare
 
 SIMILARITY_NAMES = {"spearman_abs": "Spearman (abs)", "spearman": "Spearman", "ssim": "SSIM", "hog": "HOG"}
 #: A method passes when its mean Spearman (abs) similarity under full cascading
@@ -41,32 +41,73 @@ PASS_THRESHOLD = 0.3
 MIN_MEMORISED = 0.9
 PAPER_PASS = {"Gradient": True, "GradCAM": True, "GuidedBackprop": False, "GuidedGradCAM": False}
 
-SETTINGS = {
-    "full": dict(
-        archs=("lenet", "vgg"), n_train=20000, n_test=2000, n_explain=32, model_kwargs={},
-        ig_steps=32, sg_samples=32, ng=(10, 10), random_label_n=1000, random_label_epochs=60,
-        random_label_kwargs={"batch_size": 32, "lr": 1e-3},
-    ),
-    "quick": dict(
-        archs=("lenet",), n_train=3000, n_test=300, n_explain=6, model_kwargs={"epochs": 3},
-        ig_steps=4, sg_samples=3, ng=(2, 2), random_label_n=128, random_label_epochs=40,
-        random_label_kwargs={"batch_size": 32, "lr": 1e-3},
-    ),
-}  # fmt: skip
+
+@dataclass(frozen=True)
+class SanityChecksSettings(RunSettings):
+    """Settings of ``xai-sanity reproduce sanity-checks``.
+
+    Attributes
+    ----------
+    archs : tuple of str
+        Default architectures to test.
+    n_explain : int
+        Test images explained at each randomisation step.
+    ig_steps : int
+        Integration points of Integrated Gradients.
+    sg_samples : int
+        Noisy inputs per SmoothGrad and VarGrad explanation.
+    ng : tuple of int
+        Noisy models of NoiseGrad and NoiseGrad++, and noisy inputs per model of NoiseGrad++.
+    random_label_n : int
+        Training images (with permuted labels) of the data randomisation model.
+    random_label_epochs, random_label_batch_size : int
+        Its training epochs and batch size.
+    random_label_lr : float
+        Its learning rate.
+    """
+
+    archs: tuple[str, ...]
+    n_explain: int
+    ig_steps: int
+    sg_samples: int
+    ng: tuple[int, int]
+    random_label_n: int
+    random_label_epochs: int
+    random_label_batch_size: int = 32
+    random_label_lr: float = 1e-3
+
+    @classmethod
+    def full(cls) -> SanityChecksSettings:
+        return cls(
+            mode="full", archs=("lenet", "vgg"), n_train=20000, n_test=2000, model_epochs=None, n_explain=32,
+            ig_steps=32, sg_samples=32, ng=(10, 10), random_label_n=1000, random_label_epochs=60,
+        )  # fmt: skip
+
+    @classmethod
+    def quick(cls) -> SanityChecksSettings:
+        return cls(
+            mode="quick", archs=("lenet",), n_train=3000, n_test=300, model_epochs=3, n_explain=6,
+            ig_steps=4, sg_samples=3, ng=(2, 2), random_label_n=128, random_label_epochs=60,
+        )  # fmt: skip
 
 
-def build_methods(cfg: dict[str, Any], seed: int) -> dict[str, Any]:
-    n_models, n_samples = cfg["ng"]
+#: The settings by mode name.
+SETTINGS = {"full": SanityChecksSettings.full(), "quick": SanityChecksSettings.quick()}
+
+
+def build_methods(settings: SanityChecksSettings, seed: int) -> dict[str, Any]:
+    """The eleven explanation methods under test; the stochastic ones are seeded with ``seed``."""
+    n_models, n_samples = settings.ng
     return {
         "Gradient": Gradient(),
         "Saliency": Saliency(),
         "GradientXInput": GradientXInput(),
-        "IntegratedGradients": IntegratedGradients(steps=cfg["ig_steps"]),
+        "IntegratedGradients": IntegratedGradients(steps=settings.ig_steps),
         "GuidedBackprop": GuidedBackprop(),
         "GradCAM": GradCAM(),
         "GuidedGradCAM": GuidedGradCAM(),
-        "SmoothGrad": SmoothGrad(n_samples=cfg["sg_samples"], seed=seed),
-        "VarGrad": VarGrad(n_samples=cfg["sg_samples"], seed=seed),
+        "SmoothGrad": SmoothGrad(n_samples=settings.sg_samples, seed=seed),
+        "VarGrad": VarGrad(n_samples=settings.sg_samples, seed=seed),
         "NoiseGrad": NoiseGrad(n_models=n_models, seed=seed),
         "NoiseGrad++": NoiseGradPlusPlus(n_models=n_models, n_samples=n_samples, seed=seed),
     }
@@ -103,37 +144,32 @@ def run_sanity_checks(
 ) -> dict[str, Any]:
     """Run the three randomisation tests and write tables, figures and a summary to ``out_dir``.
 
-    Returns a dict with the tidy ``scores`` DataFrame, the ``summary`` table (per arch,
-    method, test: mean similarity at the last step), ``verdicts`` and the written ``files``.
+    ``seed`` draws the data and seeds the models, the randomisations, the random-label
+    training and the stochastic methods.
+
+    Returns
+    -------
+    dict
+        The tidy ``scores`` DataFrame, the ``summary`` table (per arch and method × test and
+        similarity: mean similarity at the last step), the ``verdicts``, the written
+        ``files`` and the ``info`` written to ``sanity_checks.json``.
     """
-    import warnings
-
-    from ..data import load_default_splits
-    from ..training import load_default_model
-
-    mode = "quick" if quick else "full"
-    cfg = SETTINGS[mode]
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    train, test = load_default_splits(n_train=cfg["n_train"], n_test=cfg["n_test"], seed=seed)
-    x, y = test.x[: cfg["n_explain"]], test.y[: cfg["n_explain"]]
-    methods = build_methods(cfg, seed)
+    s = SanityChecksSettings.for_mode(quick)
+    prep = prepare(out_dir, s, device=device, seed=seed, progress=progress, echo=echo)
+    train, test = prep.train, prep.test
+    x, y = test.x[: s.n_explain], test.y[: s.n_explain]
+    methods = build_methods(s, seed)
     rows: list[dict[str, Any]] = []
-    info: dict[str, Any] = {"mode": mode, "seed": seed, "archs": {}}
-    files: dict[str, Path] = {}
-    for arch in cfg["archs"]:
+    info = prep.info(archs={})
+    for arch in s.archs:
         echo(f"[{arch}] training or loading the model")
-        model, model_info = load_default_model(
-            arch, seed=seed, n_train=cfg["n_train"], n_test=cfg["n_test"], device=device, progress=progress,
-            **cfg["model_kwargs"],
-        )  # fmt: skip
-        echo(f"[{arch}] training a model on permuted labels ({cfg['random_label_n']} images)")
+        model, model_info = prep.load_model(arch)
+        echo(f"[{arch}] training a model on permuted labels ({s.random_label_n} images)")
         data_test = DataRandomisation(
-            epochs=cfg["random_label_epochs"], seed=seed, min_train_accuracy=MIN_MEMORISED,
-            train_kwargs={**cfg["random_label_kwargs"], "device": device},
+            epochs=s.random_label_epochs, seed=seed, min_train_accuracy=MIN_MEMORISED,
+            train_kwargs={"batch_size": s.random_label_batch_size, "lr": s.random_label_lr, "device": device},
         )  # fmt: skip
-        n_rand = cfg["random_label_n"]
+        n_rand = s.random_label_n
         random_model = data_test.random_label_model(model, train.x[:n_rand], train.y[:n_rand])
         info["archs"][arch] = {
             "test_accuracy": model_info.get("test_accuracy"),
@@ -141,7 +177,7 @@ def run_sanity_checks(
         }
         cascading: dict[str, dict[str, list[float]]] = {}
         grid: dict[str, dict[str, np.ndarray]] = {}
-        for method_name, method in tqdm(methods.items(), desc=f"{arch} methods", disable=not progress):
+        for method_name, method in prep.bar(methods.items(), f"{arch} methods"):
             for order, test_name in (("top_down", "cascading"), ("independent", "independent")):
                 metric = ModelParameterRandomisation(
                     similarity_func="spearman", layer_order=order, seed=seed, abs=False, normalise=True
@@ -166,32 +202,35 @@ def run_sanity_checks(
                     random_model, x, y, method, {"device": device} if device else {}, 64
                 )
                 rows += _similarity_rows(arch, method_name, "data", reference, {"random labels": random_maps})
-        files[f"{arch}_cascading"] = out / f"{arch}_cascading.png"
         plot_randomisation_curves(
-            cascading, files[f"{arch}_cascading"], title=f"{arch}: cascading randomisation (Spearman of |a|)"
-        )
-        files[f"{arch}_grid"] = out / f"{arch}_grid.png"
-        plot_randomisation_grid(x, grid, sample=0, path=files[f"{arch}_grid"])
+            cascading, prep.file(f"{arch}_cascading", f"{arch}_cascading.png"),
+            title=f"{arch}: cascading randomisation (Spearman of |a|)",
+        )  # fmt: skip
+        plot_randomisation_grid(x, grid, sample=0, path=prep.file(f"{arch}_grid", f"{arch}_grid.png"))
 
     scores = pd.DataFrame(rows)
-    files["scores"] = out / "sanity_checks_scores.csv"
-    scores.to_csv(files["scores"], index=False)
+    scores.to_csv(prep.file("scores", "sanity_checks_scores.csv"), index=False)
     summary, verdicts = summarise_sanity_checks(scores)
-    files["summary_csv"] = out / "sanity_checks.csv"
-    summary.to_csv(files["summary_csv"])
-    files["summary_md"] = out / "sanity_checks.md"
-    files["summary_md"].write_text(_markdown(summary), encoding="utf-8")
-    files["summary_tex"] = out / "sanity_checks.tex"
-    files["summary_tex"].write_text(_latex(summary), encoding="utf-8")
+    display = display_table(summary)
+    written = save_table(
+        display, prep.out, "sanity_checks", csv=summary,
+        caption="Sanity checks: mean similarity to the original explanation after randomisation",
+    )  # fmt: skip
+    prep.files.update(
+        summary_csv=written["csv"], summary_md=written["markdown"], summary_tex=written["latex"]
+    )
     info["verdicts"] = verdicts
-    info["total_s"] = round(time.perf_counter() - start, 1)
-    files["info"] = out / "sanity_checks.json"
-    files["info"].write_text(json.dumps(info, indent=2, default=str), encoding="utf-8")
-    echo(_markdown(summary))
+    prep.write_summary(info, "sanity_checks.json")
+    echo(to_markdown(display))
     echo(verdict_text(verdicts))
     echo(memorisation_text(info["archs"]))
-    echo(f"written to {out.resolve()} in {info['total_s']} s")
-    return {"scores": scores, "summary": summary, "verdicts": verdicts, "files": files, "info": info}
+    prep.echo_done(info["total_s"])
+    return {"scores": scores, "summary": summary, "verdicts": verdicts, "files": prep.files, "info": info}
+
+
+def display_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """The summary with readable similarity names (``"Spearman (abs)"`` for ``spearman_abs``)."""
+    return summary.rename(columns=SIMILARITY_NAMES, level="similarity")
 
 
 def summarise_sanity_checks(scores: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -268,38 +307,3 @@ def memorisation_text(archs: dict[str, Any]) -> str:
                 f"(< {MIN_MEMORISED}); the data randomisation rows compare against an undertrained model"
             )
     return "\n".join(lines)
-
-
-def _flat_columns(table: pd.DataFrame) -> list[str]:
-    return [f"{test} / {SIMILARITY_NAMES.get(sim, sim)}" for test, sim in table.columns]
-
-
-def _markdown(table: pd.DataFrame) -> str:
-    header = ["arch", "method", *_flat_columns(table)]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for (arch, method), row in table.iterrows():
-        lines.append("| " + " | ".join([arch, method, *(f"{v:.3f}" for v in row.to_numpy())]) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def _latex(table: pd.DataFrame) -> str:
-    cols = "ll" + "c" * len(table.columns)
-    header = " & ".join(["Arch", "Method", *(c.replace("_", r"\_") for c in _flat_columns(table))]) + r" \\"
-    body = [
-        " & ".join([arch, method.replace("++", "{+}{+}"), *(f"{v:.3f}" for v in row.to_numpy())]) + r" \\"
-        for (arch, method), row in table.iterrows()
-    ]
-    return (
-        "\n".join(
-            [
-                rf"\begin{{tabular}}{{{cols}}}",
-                r"\toprule",
-                header,
-                r"\midrule",
-                *body,
-                r"\bottomrule",
-                r"\end{tabular}",
-            ]
-        )
-        + "\n"
-    )

@@ -27,6 +27,10 @@ min-max scaled). Each call that produces such NaNs emits exactly one ``RuntimeWa
 saying how many samples are affected. Malformed input (different shapes, an empty batch,
 NaN or Inf values) raises a ``ValueError`` naming the argument.
 
+Metrics also accept Quantus's similarity functions (``quantus.similarity_func.*``), called
+as Quantus calls them; :mod:`.contract` decides which contract a function follows
+(:func:`batched` marks a user's function as taking whole batches).
+
 The functions live in one module per concern: :mod:`.correlation` (Spearman, Pearson),
 :mod:`.structural` (SSIM), :mod:`.hog` (HOG features and their correlation) and
 :mod:`.distances` (MSE). Importing this package registers them, once, in
@@ -60,6 +64,7 @@ from __future__ import annotations
 # module this package replaces (the private helpers are used by the tests).
 from ..registry import SIMILARITIES
 from ._inputs import ArrayLike as ArrayLike
+from .contract import batched, is_batched, similarity_scores
 from .correlation import pearson, spearman, spearman_abs
 from .distances import mse
 from .hog import BLOCK_NORMS as BLOCK_NORMS
@@ -76,13 +81,16 @@ _SSIM_CHUNK_VALUES = 1 << 24
 _SSIM_CHUNK_VALUES_CPU = 1 << 20
 
 __all__ = [
+    "batched",
     "hog_features",
     "hog_similarity",
     "mse",
     "pearson",
     "spearman",
     "spearman_abs",
+    "similarity_scores",
     "ssim",
+    "is_batched",
 ]
 
 # The examples of the functions, run by ``doctest.testmod`` on this package as well.

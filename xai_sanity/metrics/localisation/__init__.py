@@ -21,6 +21,13 @@ Common conventions:
   call emits one ``RuntimeWarning`` per kind of problem that names how many samples are
   affected. These warnings are emitted whatever ``disable_warnings`` says, because they
   explain NaNs in the result; silence them with :mod:`warnings` filters if needed.
+* A map with NaN or Inf (from a faulty ``explain_func``; a given ``a_batch`` with them is
+  rejected) scores NaN, with such a warning, and costs no other sample its score:
+  ``normalise_func`` sees the finite maps only, so the others score exactly as in a call
+  without the bad one (Quantus's ``normalise_by_max`` divides by the maximum of the whole
+  batch, which one NaN turns into NaN for every sample). Maps from ``explain_func`` that
+  are all zero or constant are scored as a given ``a_batch`` would be (Quantus raises a
+  bare ``AssertionError`` for them).
 
 The package holds the scores as plain batched functions (:mod:`.functional`), the class
 machinery they share (:mod:`.base`) and one module per metric class.

@@ -2,16 +2,16 @@
 
 :class:`LocalisationMetric` scores precomputed attributions directly (no model, no
 Quantus loop), collects the problems :mod:`.functional` reports for every chunk of a call
-and warns once per problem and call. :func:`with_common_parameters` gives a metric's
-``__init__``, which names only the metric's own parameters, the full Quantus signature.
+and warns once per problem and call (with :class:`._problems.SampleProblems`); a sample
+whose map holds NaN or Inf scores NaN without touching the others' scores.
+:func:`with_common_parameters` gives a metric's ``__init__``, which names only the
+metric's own parameters, the full Quantus signature.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-import sys
-import warnings
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -19,11 +19,11 @@ import numpy as np
 from quantus.helpers.enums import EvaluationCategory, ScoreDirection
 
 from ..base import Metric
+from ._problems import NON_FINITE, SampleProblems, finite_samples
 from .functional import Problems
 
 __all__ = ["LocalisationMetric", "check_bool", "with_common_parameters"]
 
-_INTERNAL = frozenset({"xai_sanity", "quantus"})
 #: ``abs`` ... ``display_progressbar``: the parameters every metric has, in Quantus's order.
 _COMMON_PARAMETERS = tuple(inspect.signature(Metric.__init__).parameters.values())[1:-1]
 
@@ -89,12 +89,15 @@ def with_common_parameters(*, order: tuple[str, ...] | None = None, **defaults: 
     return decorate
 
 
-class LocalisationMetric(Metric):
+class LocalisationMetric(SampleProblems, Metric):
     """Base of the localisation metrics: a direct path and one warning per problem and call.
 
     Subclasses implement :meth:`_score` (usually one call of a function of
     :mod:`.functional`); :meth:`evaluate_batch` returns its scores and records its
-    problems.
+    problems. ``normalise_func`` sees the finite maps of a batch only
+    (:class:`._problems.FiniteSamplesNormaliser`), so a map with NaN or Inf, from a
+    faulty explanation function, leaves the other maps and their scores as they would be
+    without it.
     """
 
     evaluation_category: ClassVar[EvaluationCategory] = EvaluationCategory.LOCALISATION
@@ -103,19 +106,28 @@ class LocalisationMetric(Metric):
     # In the default suite, localisation is scored on |a|: for signed maps (Gradient, IG)
     # relevance mass inside the mask is otherwise ill-posed (Quantus's default is abs=False).
     suite_params: ClassVar[dict[str, Any]] = {"abs": True}
-    #: Problems seen during the running ``__call__``: message -> [affected, seen]. ``None``
-    #: outside a call, where ``evaluate_batch`` warns at once.
-    _pending: dict[str, list[int]] | None = None
 
     def _score(self, a_batch: np.ndarray, s_batch: np.ndarray) -> tuple[np.ndarray, Problems]:
         """Scores ``(N,)`` and problems of preprocessed attributions and masks."""
         raise NotImplementedError
 
     def evaluate_batch(self, *, a_batch: np.ndarray, s_batch: np.ndarray, **kwargs: Any) -> np.ndarray:
-        """Scores for a batch of preprocessed attributions and masks, shape ``(N,)``."""
-        scores, problems = self._score(a_batch, s_batch)
+        """Scores for a batch of preprocessed attributions and masks, shape ``(N,)``.
+
+        A sample whose map holds NaN or Inf scores NaN and counts only as having
+        non-finite attributions; its map is scored as zeros, out of sight, so that it
+        cannot disturb the computation for the others.
+        """
+        a = np.asarray(a_batch)
+        finite = finite_samples(a)
+        if not finite.all():
+            a = np.where(finite.reshape(-1, *(1,) * (a.ndim - 1)), a, 0)
+        scores, problems = self._score(a, s_batch)
+        scores = np.asarray(scores, dtype=np.float64)
+        scores[~finite] = np.nan
+        self._note(~finite, NON_FINITE)
         for message, mask in problems.items():
-            self._note(mask, message)
+            self._note(mask & finite, message)
         return scores
 
     def _evaluate(
@@ -166,39 +178,3 @@ class LocalisationMetric(Metric):
         self.evaluation_scores = scores
         self.all_evaluation_scores.extend(scores)
         return scores
-
-    # Quantus calls custom_preprocess once before the batches and custom_postprocess once
-    # after them: collect the problems of every batch in between and warn once per call.
-    def custom_preprocess(self, **kwargs: Any) -> None:
-        self._pending = {}
-        return None
-
-    def custom_postprocess(self, **kwargs: Any) -> None:
-        pending = self.__dict__.pop("_pending", None) or {}
-        for message, (affected, seen) in pending.items():
-            self._warn(message, affected, seen)
-
-    def _note(self, mask: np.ndarray, message: str) -> None:
-        """Record that the samples flagged in ``mask`` have the problem ``message``."""
-        affected, seen = int(np.count_nonzero(mask)), int(mask.shape[0])
-        pending = self.__dict__.get("_pending")
-        if pending is None:  # evaluate_batch called directly
-            if affected:
-                self._warn(message, affected, seen)
-            return
-        counts = pending.setdefault(message, [0, 0])
-        counts[0] += affected
-        counts[1] += seen
-
-    def _warn(self, message: str, affected: int, seen: int) -> None:
-        if affected:
-            message = f"{type(self).__name__}: {affected} of {seen} samples {message}"
-            warnings.warn(message, RuntimeWarning, stacklevel=_caller_stacklevel())
-
-
-def _caller_stacklevel() -> int:
-    """The ``stacklevel`` that points a warning at the first frame outside xai_sanity/quantus."""
-    frame, level = sys._getframe(1), 1  # the frame that calls warnings.warn
-    while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] in _INTERNAL:
-        frame, level = frame.f_back, level + 1
-    return level

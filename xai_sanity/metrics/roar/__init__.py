@@ -4,7 +4,8 @@ ROAR (RemOve And Retrain; Hooker et al., "A Benchmark for Interpretability Metho
 Neural Networks", NeurIPS 2019) ranks each image's features by an attribution map, replaces
 the most important fraction ``t`` of them with the per-channel mean of the training set (in
 the training *and* the test images), trains a fresh model on the degraded training set and
-reports its test accuracy. A good estimator makes the accuracy fall quickly as ``t`` grows;
+reports its test accuracy. "Fresh" means a copy of the given model in which every layer with
+parameters, frozen ones included, is re-initialised: only the architecture is reused. A good estimator makes the accuracy fall quickly as ``t`` grows;
 the paper's controls are a random ranking and a Sobel edge filter. KAR (Keep And Retrain)
 is the mirror image: it removes the *least* important fraction ``t`` (keeping the most
 important ``1 - t``), and a good estimator keeps the accuracy high.
@@ -27,12 +28,18 @@ Engineering:
   :class:`concurrent.futures.Executor`, e.g. a process pool or Dask's
   ``Client.get_executor()``);
 * with ``cache_dir`` each finished cell is written atomically as JSON, keyed by a digest of
-  everything that determines it; a rerun only computes the missing cells, and unreadable
-  files are recomputed with a warning.
+  everything that determines it (the trainer included: its code, captured values, partial
+  arguments or state; what cannot be fingerprinted is refused unless ``cache_key=`` names
+  it); a rerun only computes the missing cells, and unreadable files are recomputed with a
+  warning. Processes sharing a ``cache_dir`` compute each cell once (per-cell lock files,
+  stale locks of dead processes recovered);
+* bad input (labels outside the model's classes, a model ``batched=True`` cannot train, an
+  unusable ``cache_dir``) is refused before any work.
 
 Layout: :mod:`.removal` (ranking, tie-breaking, imputation), :mod:`.cells` (one job per
-(estimator, threshold, repeat) and how jobs run), :mod:`.cache` (the per-cell cache),
-:mod:`.metric` (the ROAR/KAR classes), :mod:`.study` (several estimators and the controls).
+(estimator, threshold, repeat) and how jobs run), :mod:`.fingerprints` (what the cache keys
+are made of), :mod:`.cache` (the per-cell cache and its locks), :mod:`.metric` (the ROAR/KAR
+classes and their checks), :mod:`.study` (several estimators and the controls).
 """
 
 from .._plumbing import explain_in_batches

@@ -5,6 +5,8 @@ template, the trainer and the cell's own seed. Jobs are independent and picklabl
 :func:`run_cells` can run them on any :class:`concurrent.futures.Executor` (a process pool,
 Dask's ``Client.get_executor()``) with the same numbers as a sequential run; it reports each
 finished cell to a callback as soon as it is done, so a killed run keeps what it finished.
+:func:`check_batchable` and :func:`count_classes` let the metric refuse, before any work, a
+model the batched recipe cannot train and labels the model has no class for.
 """
 
 from __future__ import annotations
@@ -20,11 +22,26 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.modules.dropout import _DropoutNd
 
 from ..._model_ops import fresh_copy
 from ..._safety import make_generator
+from ..._validation import model_device
 
-__all__ = ["Cell", "cell_seed", "default_train", "run_cell", "run_cells", "run_cells_batched"]
+__all__ = [
+    "BATCHED_TRAIN_KWARGS",
+    "Cell",
+    "cell_seed",
+    "check_batchable",
+    "count_classes",
+    "default_train",
+    "run_cell",
+    "run_cells",
+    "run_cells_batched",
+]
+
+#: The keywords of the batched recipe (:func:`run_cells_batched`).
+BATCHED_TRAIN_KWARGS = frozenset({"epochs", "lr", "batch_size", "weight_decay"})
 
 
 @dataclass(frozen=True, eq=False)
@@ -41,8 +58,9 @@ class Cell:
     seed : int
         The cell's own seed (initial weights and training order of the fresh model).
     model : torch.nn.Module
-        The template: its architecture is re-initialised and trained (``retrain=True``), or
-        it is evaluated as it is (``retrain=False``).
+        The template. With ``retrain=True`` the cell trains a fresh copy: every layer that
+        has parameters, frozen ones included, re-initialised from the cell's seed (only the
+        architecture is reused). With ``retrain=False`` it is evaluated as it is.
     retrain : bool
     train_func : callable
         ``train_func(model, x, y, seed, **train_kwargs) -> model``.
@@ -96,7 +114,11 @@ def default_train(model: nn.Module, x: np.ndarray, y: np.ndarray, seed: int, **k
 
 
 def run_cell(cell: Cell) -> float:
-    """Train (or not) one model on a cell's degraded training set; its test accuracy."""
+    """Train (or not) one model on a cell's degraded training set; its test accuracy.
+
+    The model trained is :func:`xai_sanity._model_ops.fresh_copy` of the template: every
+    layer with parameters (frozen ones included) re-initialised, all parameters trainable.
+    """
     from ...training import evaluate_accuracy
 
     model = cell.model
@@ -110,6 +132,31 @@ def run_cell(cell: Cell) -> float:
     return float(evaluate_accuracy(model, cell.x_test, cell.y_test))
 
 
+def count_classes(model: nn.Module, x: np.ndarray) -> int | None:
+    """The model's number of classes, from one forward pass (``None`` if not ``(1, C)``).
+
+    Runs without gradients on the model's device and in its floating dtype; the caller puts
+    the model in eval mode and hands it back as it came.
+    """
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+    with torch.no_grad():
+        out = model(torch.as_tensor(np.ascontiguousarray(x)).to(device=model_device(model), dtype=dtype))
+    return int(out.shape[1]) if isinstance(out, torch.Tensor) and out.ndim == 2 else None
+
+
+def check_batchable(model: nn.Module) -> None:
+    """``ValueError`` unless :func:`run_cells_batched` can train ``model``.
+
+    ``vmap`` cannot draw separate random numbers per model (dropout layers) nor update
+    buffers (e.g. batch norm statistics). Dropout called functionally inside ``forward``
+    cannot be seen here.
+    """
+    if any(isinstance(module, _DropoutNd) for module in model.modules()):
+        raise ValueError("batched=True cannot train a model with dropout layers; use batched=False")
+    if any(True for _ in model.buffers()):
+        raise ValueError("batched=True needs a model without buffers (e.g. no batch norm); use batched=False")
+
+
 def run_cells_batched(cells: Sequence[Cell]) -> list[float]:
     """Train the models of several cells at once (``torch.func`` + ``vmap``); accuracies.
 
@@ -117,7 +164,8 @@ def run_cells_batched(cells: Sequence[Cell]) -> list[float]:
     :func:`xai_sanity.training.fit`: Adam, cross-entropy, a private generator per seed), so
     the results follow the same recipe as the sequential runs, though not bit for bit
     (vectorised kernels sum in another order). Needs a model without buffers whose forward
-    pass draws no random numbers (e.g. no dropout, no batch norm).
+    pass draws no random numbers (see :func:`check_batchable`), and only the keywords
+    :data:`BATCHED_TRAIN_KWARGS`.
     """
     from torch.func import functional_call, stack_module_state, vmap
 
@@ -129,12 +177,9 @@ def run_cells_batched(cells: Sequence[Cell]) -> list[float]:
     lr = float(options.pop("lr", 2e-3))
     weight_decay = float(options.pop("weight_decay", 0.0))
     if options:
-        raise ValueError(
-            f"batched retraining supports epochs, batch_size, lr, weight_decay; got {sorted(options)}"
-        )
+        raise ValueError(f"batched retraining supports {sorted(BATCHED_TRAIN_KWARGS)}; got {sorted(options)}")
+    check_batchable(cells[0].model)
     models = [fresh_copy(cell.model, cell.seed) for cell in cells]
-    if any(True for _ in models[0].buffers()):
-        raise ValueError("batched retraining needs a model without buffers (e.g. no batch norm)")
     device = next(models[0].parameters()).device
     params, _ = stack_module_state(models)
     base = copy.deepcopy(models[0]).to("meta")

@@ -3,14 +3,15 @@
 See :mod:`xai_sanity.metrics.roar` for the protocol and its caveats; this module holds the
 classes, whose ``_run`` is the recipe: degrade the data threshold by threshold
 (:mod:`.removal`), build one :class:`~.cells.Cell` per (threshold, repeat), serve the cached
-ones (:mod:`.cache`) and run the rest (:func:`~.cells.run_cells`).
+ones (:mod:`.cache`) and run the rest (:func:`~.cells.run_cells`), each once across the
+processes sharing the cache. Everything that would fail later, or give numbers that mean
+nothing, is refused before any work (:meth:`ROAR._check_call`).
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
 import copy
-import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -22,14 +23,28 @@ from quantus.helpers.enums import EvaluationCategory, ScoreDirection
 from torch import nn
 
 from ..._safety import model_guard
-from ..._validation import check_batch
+from ..._validation import (
+    as_target_tensor,
+    check_batch,
+    check_positive_int,
+    check_targets_in_range,
+)
 from ...cache import config_digest
 from ...registry import METRICS
 from .._plumbing import explain_in_chunks
 from ..base import Metric
-from .cache import CACHE_FORMAT_VERSION, CellCache, callable_id, fingerprint, model_fingerprint
-from .cells import Cell, cell_seed, default_train, run_cells
-from .removal import channel_means, remove_features
+from .cache import CACHE_FORMAT_VERSION, CellCache
+from .cells import (
+    BATCHED_TRAIN_KWARGS,
+    Cell,
+    cell_seed,
+    check_batchable,
+    count_classes,
+    default_train,
+    run_cells,
+)
+from .fingerprints import callable_id, fingerprint, model_fingerprint, readable_settings, trainer_fingerprint
+from .removal import channel_means, check_fractions, remove_features
 
 __all__ = ["DEFAULT_THRESHOLDS", "DEFAULT_TRAIN_KWARGS", "KAR", "ROAR"]
 
@@ -39,28 +54,15 @@ DEFAULT_THRESHOLDS = (0.0, 0.1, 0.3, 0.5, 0.7, 0.9)
 DEFAULT_TRAIN_KWARGS = {"epochs": 8, "lr": 2e-3, "batch_size": 128}
 
 
-def _check_thresholds(thresholds: Any) -> tuple[float, ...]:
-    try:
-        values = [float(t) for t in np.atleast_1d(np.asarray(thresholds, dtype=float))]
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"thresholds must be numbers in [0, 1], got {thresholds!r}") from err
-    if not values:
-        raise ValueError("thresholds must not be empty")
-    bad = [t for t in values if not (math.isfinite(t) and 0.0 <= t <= 1.0)]
-    if bad:
-        raise ValueError(f"thresholds must lie in [0, 1], got {bad}")
-    return tuple(sorted(set(values)))
-
-
 class ROAR(Metric):
     """RemOve And Retrain (Hooker et al. 2019).
 
     For each threshold ``t`` the top fraction ``t`` of each image's features (ranked by the
     attribution, ties broken randomly with ``seed``) is replaced by the per-channel mean of
-    the training set, in the training and the test images; a fresh model of the same
-    architecture is trained on the degraded training set ``n_repeats`` times and its test
-    accuracy recorded. Lower accuracy at a given ``t`` means the estimator found more of
-    the information the model class needs.
+    the training set, in the training and the test images; a fresh model is trained on the
+    degraded training set ``n_repeats`` times and its test accuracy recorded (see
+    ``train_func``: only the architecture is reused, never the weights). Lower accuracy at a
+    given ``t`` means the estimator found more of the information the model class needs.
 
     Parameters
     ----------
@@ -69,9 +71,10 @@ class ROAR(Metric):
     n_repeats : int, default 5
         Models trained per threshold (different seeds).
     train_func : callable, optional
-        ``train_func(model, x, y, seed, **train_kwargs) -> model``, called with a copy of the
-        model re-initialised layer by layer (each layer's own initialiser, seeded from
-        ``(seed, threshold, repeat)``) and numpy arrays. Default: :func:`xai_sanity.training.fit`
+        ``train_func(model, x, y, seed, **train_kwargs) -> model``, called with the fresh
+        model (a copy of ``model`` whose every layer with parameters, frozen or not, is
+        re-initialised by its own initialiser, seeded from ``(seed, threshold, repeat)``;
+        all its parameters trainable) and numpy arrays. Default: :func:`xai_sanity.training.fit`
         (Adam, cross-entropy). Must return an ``nn.Module`` (``TypeError`` otherwise). Use a
         top-level function when running with a process-pool executor.
     train_kwargs : dict, optional
@@ -86,7 +89,13 @@ class ROAR(Metric):
         sequential run). With an executor, the jobs get a CPU copy of the model.
     cache_dir : str or path, optional
         Directory for per-cell JSON results; a rerun recomputes only missing or unreadable
-        cells. ``None``: no caching.
+        cells. Processes sharing the directory compute each cell once (per-cell lock files;
+        a lock left by a process that died is recovered). ``None``: no caching.
+    cache_key : str, optional
+        Names the trainer configuration in the cache key instead of the automatic
+        fingerprint of ``train_func`` (its code, closure, defaults, state, partial
+        arguments). Needed only when that fingerprint is refused; you vouch that the string
+        changes whenever the trainer changes. Plain ``train_kwargs`` values stay in the key.
     retrain : bool, default True
         ``False`` evaluates the original model on the degraded test set (a deletion curve,
         "no retraining"; one repeat).
@@ -96,8 +105,9 @@ class ROAR(Metric):
         Return per-threshold lists of accuracies instead of the means.
     batched : bool, default False
         Train the models of several cells at once with ``torch.func.stack_module_state``
-        and ``vmap`` (built-in recipe only; models without buffers or dropout). Same recipe
-        and seeds, not bit-identical to the sequential numbers; cached separately.
+        and ``vmap`` (built-in recipe only, keywords ``epochs, lr, batch_size,
+        weight_decay``; models without buffers or dropout layers, refused up front). Same
+        recipe and seeds, not bit-identical to the sequential numbers; cached separately.
     batch_cells : int, optional
         Most cells trained together with ``batched=True`` (default: all missing cells).
     test_data : tuple (x_test, y_test[, a_test]), optional
@@ -116,7 +126,8 @@ class ROAR(Metric):
     Call as ``metric(model, x_train, y_train, a_batch=None, explain_func=...,
     custom_batch=(x_test, y_test[, a_test]))`` or with ``x_test=..., y_test=...,
     a_test=...`` keywords. ``a_batch`` covers ``x_batch`` (the training set); the test
-    attributions come from ``a_test`` or ``explain_func``. The model (only its architecture,
+    attributions come from ``a_test`` or ``explain_func``. Labels must be class indices of
+    the model (probed with one forward pass). The model (only its architecture,
     unless ``retrain=False``) is left untouched, and the global RNG states are not used.
 
     Rong et al. (ICML 2022, ROAD) show that the removal pattern itself can leak class
@@ -141,6 +152,7 @@ class ROAR(Metric):
         seed: int = 0,
         executor: cf.Executor | None = None,
         cache_dir: str | Path | None = None,
+        cache_key: str | None = None,
         retrain: bool = True,
         abs: bool = False,
         normalise: bool = False,
@@ -160,6 +172,7 @@ class ROAR(Metric):
         self.seed = seed
         self.executor = executor
         self.cache_dir = cache_dir
+        self.cache_key = cache_key
         self.retrain = retrain
         self.return_repeats = return_repeats
         self.batched = batched
@@ -173,29 +186,26 @@ class ROAR(Metric):
         return "KAR" if self._keep else "ROAR"
 
     def _check_params(self) -> None:
-        self._thresholds = _check_thresholds(self.thresholds)
-        if (
-            isinstance(self.n_repeats, bool)
-            or not isinstance(self.n_repeats, (int, np.integer))
-            or self.n_repeats < 1
-        ):
-            raise ValueError(f"n_repeats must be a positive integer, got {self.n_repeats!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
+        self._thresholds = check_fractions(self.thresholds, name="thresholds")
+        check_positive_int(self.n_repeats, "n_repeats")
+        check_positive_int(self.seed, "seed", minimum=0)
         if self.train_func is not None and not callable(self.train_func):
             raise TypeError("train_func must be callable")
         if self.train_kwargs is not None and not isinstance(self.train_kwargs, Mapping):
             raise TypeError("train_kwargs must be a dict")
         if self.executor is not None and not isinstance(self.executor, cf.Executor):
             raise TypeError("executor must be a concurrent.futures.Executor")
+        if self.cache_key is not None and not (isinstance(self.cache_key, str) and self.cache_key):
+            raise TypeError(f"cache_key must be a non-empty string or None, got {self.cache_key!r}")
         if self.batched and self.train_func is not None:
             raise ValueError("batched=True trains with the built-in recipe; it cannot use train_func")
-        if self.batch_cells is not None and (
-            isinstance(self.batch_cells, bool)
-            or not isinstance(self.batch_cells, (int, np.integer))
-            or self.batch_cells < 1
-        ):
-            raise ValueError(f"batch_cells must be a positive integer or None, got {self.batch_cells!r}")
+        if self.batched and set(self.train_kwargs or {}) - BATCHED_TRAIN_KWARGS:
+            unknown = sorted(set(self.train_kwargs or {}) - BATCHED_TRAIN_KWARGS)
+            raise ValueError(
+                f"batched=True supports train_kwargs {sorted(BATCHED_TRAIN_KWARGS)}, got {unknown}"
+            )
+        if self.batch_cells is not None:
+            check_positive_int(self.batch_cells, "batch_cells")
 
     # -- attributions ---------------------------------------------------------------------
     def _attributions(
@@ -217,6 +227,26 @@ class ROAR(Metric):
         if self.abs:
             a = np.abs(a)
         return a
+
+    def _check_call(
+        self, model: nn.Module, x_train: np.ndarray, y_train: np.ndarray, y_test: np.ndarray
+    ) -> CellCache:
+        """Refuse, before any work, what would fail midway or cache meaningless numbers.
+
+        Labels outside the model's classes (a test accuracy of 0 when no estimator runs the
+        model), a model the batched recipe cannot train, a ``cache_dir`` that cannot be
+        used, a trainer the cache cannot tell apart from others. Returns the ready cache.
+        """
+        n_classes = count_classes(model, x_train[:1])
+        for name, y in (("y_batch", y_train), ("y_test", y_test)):
+            labels = as_target_tensor(y, len(y), torch.device("cpu"), name=name)
+            if n_classes is not None:
+                check_targets_in_range(labels, n_classes, name=name)
+        if self.batched and self.retrain:
+            check_batchable(model)
+        if self.cache_dir is not None and self.retrain and self.cache_key is None:
+            trainer_fingerprint(*self._trainer())
+        return CellCache(self.cache_dir).prepare()
 
     # -- the protocol ---------------------------------------------------------------------
     # The architecture is retrained: the model is always needed.
@@ -279,13 +309,14 @@ class ROAR(Metric):
 
         with model_guard(model, eval_mode=False, freeze=False):
             model.eval()
+            cache = self._check_call(model, x_train, y_train, y_test)
             a_train = self._attributions(
                 model, x_train, y_train, a_train, explain_func, ekw, batch_size, "a_batch"
             )
             a_test = self._attributions(
                 model, x_test, y_test, a_test, explain_func, ekw, batch_size, "a_test"
             )
-            rows = self._run(model, x_train, y_train, a_train, x_test, y_test, a_test, estimator_name)
+            rows = self._run(model, x_train, y_train, a_train, x_test, y_test, a_test, estimator_name, cache)
 
         self.results_ = pd.DataFrame(rows).sort_values(["threshold", "repeat"], ignore_index=True)
         self.summary_ = (
@@ -312,14 +343,16 @@ class ROAR(Metric):
         y_test: np.ndarray,
         a_test: np.ndarray,
         estimator: str,
+        cache: CellCache,
     ) -> list[dict[str, Any]]:
-        """The recipe: degrade the data per threshold, serve cached cells, run the rest."""
+        """The recipe: degrade the data per threshold, serve cached cells, run the rest once."""
         x_train = x_train.astype(np.float32, copy=False)
         x_test = x_test.astype(np.float32, copy=False)
         fill = channel_means(x_train)
         train_func, train_kwargs = self._trainer()
-        base_config = self._base_config(model, x_train, y_train, x_test, y_test, train_func, train_kwargs)
-        cache = CellCache(self.cache_dir)
+        base_config = self._base_config(
+            model, x_train, y_train, x_test, y_test, train_func, train_kwargs, cache
+        )
         template = model if self.executor is None else copy.deepcopy(model).cpu()
         options = {"keep": self._keep, "per_pixel": self.per_pixel, "seed": int(self.seed)}
 
@@ -365,12 +398,15 @@ class ROAR(Metric):
             rows.append(cell.row(accuracy, from_cache=False))
             cache.write(cell.path, cell.digest, dict(cell.config), accuracy, seconds)
 
-        run_cells(
+        batched = bool(self.batched and self.retrain)
+        cache.compute_once(
             pending,
-            done,
-            executor=self.executor,
-            batched=bool(self.batched and self.retrain),
-            batch_cells=self.batch_cells,
+            lambda cells: run_cells(
+                cells, done, executor=self.executor, batched=batched, batch_cells=self.batch_cells
+            ),
+            served=lambda cell, accuracy: rows.append(cell.row(accuracy, from_cache=True)),
+            # Sequential runs take one cell at a time, so that processes share the work.
+            chunk=1 if self.executor is None and not batched else None,
         )
         return rows
 
@@ -381,8 +417,13 @@ class ROAR(Metric):
             return default_train, {**DEFAULT_TRAIN_KWARGS, **train_kwargs}
         return self.train_func, train_kwargs
 
-    def _base_config(self, model, x_train, y_train, x_test, y_test, train_func, train_kwargs) -> dict:
-        """Everything shared by the cells of one call that determines their accuracies."""
+    def _base_config(self, model, x_train, y_train, x_test, y_test, train_func, train_kwargs, cache) -> dict:
+        """Everything shared by the cells of one call that determines their accuracies.
+
+        The trainer enters by name, by ``cache_key`` if given, and otherwise (with a cache)
+        by the fingerprint of ``train_func`` and ``train_kwargs``.
+        """
+        automatic = self.retrain and cache.directory is not None and self.cache_key is None
         return {
             "format_version": CACHE_FORMAT_VERSION,
             "method": self.method,
@@ -392,7 +433,9 @@ class ROAR(Metric):
             "data": fingerprint(x_train, y_train, x_test, y_test),
             "architecture": str(model),
             "trainer": callable_id(train_func) if self.retrain else None,
-            "train_kwargs": train_kwargs if self.retrain else None,
+            "trainer_fingerprint": trainer_fingerprint(train_func, train_kwargs) if automatic else None,
+            "cache_key": self.cache_key,
+            "train_kwargs": readable_settings(train_kwargs) if self.retrain else None,
             "weights": None if self.retrain else model_fingerprint(model),
             "torch": ".".join(torch.__version__.split("+")[0].split(".")[:2]),
             "batched": bool(self.batched and self.retrain),

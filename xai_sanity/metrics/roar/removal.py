@@ -8,9 +8,27 @@ mean in Hooker et al. 2019).
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import numpy as np
 
-__all__ = ["channel_means", "removal_mask", "remove_features"]
+__all__ = ["channel_means", "check_fractions", "removal_mask", "remove_features"]
+
+
+def check_fractions(values: Any, name: str = "fractions") -> tuple[float, ...]:
+    """The distinct fractions in ``values``, sorted; ``ValueError`` naming ``name`` unless
+    they are numbers in ``[0, 1]`` (at least one)."""
+    try:
+        fractions = [float(t) for t in np.atleast_1d(np.asarray(values, dtype=float))]
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} must be numbers in [0, 1], got {values!r}") from err
+    if not fractions:
+        raise ValueError(f"{name} must not be empty")
+    bad = [t for t in fractions if not (math.isfinite(t) and 0.0 <= t <= 1.0)]
+    if bad:
+        raise ValueError(f"{name} must lie in [0, 1], got {bad}")
+    return tuple(sorted(set(fractions)))
 
 
 def channel_means(x: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
+from ..._validation import check_positive_int
 from .metric import KAR, ROAR
 
 __all__ = ["control_estimators", "run_roar"]
@@ -48,9 +49,11 @@ def run_roar(
     method : {"ROAR", "KAR"}
     explain_func_kwargs : dict, optional
     batch_size : int, default 64
-        Chunk size of the explain calls.
+        Chunk size of the explain calls (an integer >= 1, checked before any work).
     **metric_kwargs
-        Constructor arguments of :class:`ROAR` / :class:`KAR` (thresholds, n_repeats, ...).
+        Constructor arguments of :class:`ROAR` / :class:`KAR` (thresholds, n_repeats,
+        cache_dir, cache_key, ...). Each retrained model is a fresh re-initialisation of
+        every layer of ``model`` that has parameters, frozen ones included.
 
     Returns
     -------
@@ -60,6 +63,9 @@ def run_roar(
     classes = {"ROAR": ROAR, "KAR": KAR}
     if str(method).upper() not in classes:
         raise ValueError(f"method must be 'ROAR' or 'KAR', got {method!r}")
+    check_positive_int(batch_size, "batch_size")
+    if not estimators:
+        raise ValueError("estimators must name at least one estimator")
     metric = classes[str(method).upper()](**metric_kwargs)
     frames = []
     for name, estimator in estimators.items():

@@ -40,6 +40,31 @@ As in Quantus, ``normalise_func`` normalises the attributions of one explain bat
 together (the original ones per ``batch_size`` batch, the perturbed ones per perturbation
 index), so with ``normalise=True`` and Quantus's default ``normalise_by_max`` a sample's
 score depends on the other samples in its batch.
+
+**Bad maps and undefined scores.** A map with NaN or Inf (from a faulty explanation
+function) costs only its own sample's score, which is NaN; each call emits one
+``RuntimeWarning`` per kind of problem that counts the samples affected, whatever
+``disable_warnings`` says:
+
+* a sample whose *original* map is not finite is left out of its batch: it is not
+  perturbed, and ``normalise_func`` normalises the other maps as if it were absent. The
+  others therefore score as in a call without it, given the same noise (the seeded noise
+  of a sample depends only on ``seed`` and its position in ``x_batch``);
+* a non-finite map of a *perturbed* input makes its sample's score NaN (also where NaN
+  steps are otherwise skipped) and is left out of the normalisation of its perturbation
+  index. With ``normalise=False`` (the default of all but
+  :class:`LocalLipschitzEstimate`) or a normalisation of each map on its own, the others
+  score as if that map had been finite; a normalisation of the whole batch normalises
+  the others of that perturbation index without it;
+* a score that is undefined for a finite map scores NaN: Max- and Avg-Sensitivity divide
+  by the norm of the original map, so a map of norm 0 (all zero) scores NaN. Where the
+  score is defined it is returned: the Local Lipschitz Estimate of an all-zero map, and
+  its Relative Input Stability, where ``eps_min`` stands in for the zeros by definition.
+
+A batch of maps that is all zero or constant, given as ``a_batch`` or from
+``explain_func``, is scored like any other (Quantus raises a bare ``AssertionError``).
+
+The chunked model calls live in :mod:`.chunks`.
 """
 
 from ...registry import METRICS

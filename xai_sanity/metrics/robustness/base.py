@@ -3,34 +3,34 @@
 :class:`RobustnessMetric` perturbs a batch ``nr_samples`` times, explains the stacked
 perturbed inputs in chunks, compares their explanations with the original ones one group
 of perturbation indices at a time (:meth:`RobustnessMetric._step_scores`) and reduces the
-``(N, nr_samples)`` table of step scores to one score per sample.
+``(N, nr_samples)`` table of step scores to one score per sample. Samples with NaN or Inf
+in an explanation, or whose score is undefined, score NaN and are counted for one warning
+per problem and call (:class:`..localisation._problems.SampleProblems`).
 """
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
-import torch
 from quantus.helpers.enums import EvaluationCategory, ScoreDirection
 from quantus.helpers.model.model_interface import ModelInterface
 from torch import nn
 
 from ..._validation import model_device
-from .._plumbing import explain_in_chunks
 from ..base import Metric
-from . import perturbation
+from ..localisation._problems import SampleProblems, finite_samples
+from . import chunks, perturbation
+from .chunks import CHUNK_VALUE_BUDGET, DEFAULT_CHUNK_SIZE
+from .perturbation import check_int, check_noise
 
 __all__ = ["CHUNK_VALUE_BUDGET", "DEFAULT_CHUNK_SIZE", "RobustnessMetric", "repeat_rows", "shared_arguments"]
 
-#: Inputs per explain call when ``chunk_size`` is None, for small inputs.
-DEFAULT_CHUNK_SIZE = 1024
-#: When ``chunk_size`` is None, a chunk holds at most this many input values (64 MiB of
-#: float32), so large images get smaller chunks.
-CHUNK_VALUE_BUDGET = 2**24
+#: The problems of samples whose original map, or the map of a perturbed copy, is not finite.
+NON_FINITE_ORIGINAL = "have non-finite attributions (NaN or Inf) of the original input; their scores are NaN"
+NON_FINITE_PERTURBED = "have non-finite attributions (NaN or Inf) of a perturbed input; their scores are NaN"
 
 #: Constructor parameters every robustness metric has; :func:`shared_arguments` hands them
 #: on to :class:`RobustnessMetric`.
@@ -56,47 +56,19 @@ def repeat_rows(arr: np.ndarray, k: int) -> np.ndarray:
     return np.tile(arr.reshape(len(arr), -1), (k, 1))
 
 
-def _check_int(value: Any, name: str, minimum: int = 1) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
-def _check_real(value: Any, name: str) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    if not math.isfinite(float(value)):
-        raise ValueError(f"{name} must be finite, got {value}")
-    return float(value)
-
-
-def _check_noise(kind: str, params: dict[str, Any]) -> None:
-    """Raise a clear error for noise parameters that do not define a distribution."""
-    if kind == "uniform":
-        low = _check_real(params["lower_bound"], "lower_bound")
-        high = params["upper_bound"]
-        if high is None:
-            if low < 0:
-                raise ValueError(
-                    f"lower_bound must be >= 0 when upper_bound is None (the noise is drawn from "
-                    f"[-lower_bound, lower_bound]), got {low}"
-                )
-        elif _check_real(high, "upper_bound") <= low:
-            raise ValueError(f"upper_bound must be larger than lower_bound, got {high} <= {low}")
-    else:
-        _check_real(params["perturb_mean"], "perturb_mean")
-        if _check_real(params["perturb_std"], "perturb_std") < 0:
-            raise ValueError(f"perturb_std must be >= 0, got {params['perturb_std']}")
-
-
-class RobustnessMetric(Metric):
+class RobustnessMetric(SampleProblems, Metric):
     """Base of the robustness metrics: stacked perturbations, chunked explanations, step scores.
 
     Subclasses implement :meth:`_step_scores` (the scores of ``k`` perturbation indices at
-    once) and may change how the ``(N, nr_samples)`` table of step scores is reduced to
-    ``(N,)`` scores (:attr:`reduce_scores`, :attr:`reduce_scores_skipping_nan`).
+    once), may change how the ``(N, nr_samples)`` table of step scores is reduced to
+    ``(N,)`` scores (:attr:`reduce_scores`, :attr:`reduce_scores_skipping_nan`) and may
+    name the samples whose score is undefined (:meth:`_undefined_scores`).
+
+    A bad map (NaN or Inf) costs only its own sample's score, which is NaN, with one
+    ``RuntimeWarning`` per call that counts such samples: a sample whose original map is
+    not finite is left out of the batch (neither perturbed nor normalised with the others);
+    a non-finite map of a perturbed input makes its sample's score NaN and is left out of
+    the normalisation of its perturbation index. See the package documentation.
 
     Parameters
     ----------
@@ -147,16 +119,16 @@ class RobustnessMetric(Metric):
         if normalise_func is None:
             normalise_func = self.default_normalise_func
         super().__init__(normalise_func=normalise_func, **metric_kwargs)
-        self.nr_samples = _check_int(nr_samples, "nr_samples")
+        self.nr_samples = check_int(nr_samples, "nr_samples")
         if not isinstance(return_nan_when_prediction_changes, (bool, np.bool_)):
             raise TypeError(
                 f"return_nan_when_prediction_changes must be a bool, got {return_nan_when_prediction_changes!r}"
             )
         self.return_nan_when_prediction_changes = bool(return_nan_when_prediction_changes)
         if seed is not None:
-            _check_int(seed, "seed", minimum=0)
+            check_int(seed, "seed", minimum=0)
         self.seed = seed
-        self.chunk_size = None if chunk_size is None else _check_int(chunk_size, "chunk_size")
+        self.chunk_size = None if chunk_size is None else check_int(chunk_size, "chunk_size")
         if perturb_func_kwargs is not None and not isinstance(perturb_func_kwargs, dict):
             raise TypeError(f"perturb_func_kwargs must be a dict, got {type(perturb_func_kwargs).__name__}")
         # As in Quantus: the metric's noise parameters, updated by perturb_func_kwargs.
@@ -169,17 +141,30 @@ class RobustnessMetric(Metric):
         self._noise_kind = kind
         if kind is not None:
             self._noise_params = {**perturbation.NOISE_DEFAULTS[kind], **self.perturb_func_kwargs}
-            _check_noise(kind, self._noise_params)
+            check_noise(kind, self._noise_params)
 
     # -- the call -----------------------------------------------------------------------
-    def _evaluate(self, *, model: Any, device: str | None = None, **call: Any) -> Any:
-        """Quantus's batched path, with ``device`` defaulting to the model's."""
+    def _evaluate(
+        self, *, model: Any, device: str | None = None, a_batch: np.ndarray | None = None, **call: Any
+    ) -> Any:
+        """Quantus's batched path, with ``device`` defaulting to the model's.
+
+        A given ``a_batch`` (validated by ``check_batch``) reaches the batches through
+        :meth:`custom_preprocess` rather than through Quantus, which asserts on its values
+        (an all-zero or constant batch raises a bare ``AssertionError``); it is normalised
+        and made absolute there as Quantus would, for the whole batch at once.
+        """
         if device is None and isinstance(model, nn.Module):
             device = str(model_device(model))
-        return super()._evaluate(model=model, device=device, **call)
+        self._given_a_batch = a_batch
+        try:
+            return super()._evaluate(model=model, device=device, a_batch=None, **call)
+        finally:
+            self.__dict__.pop("_given_a_batch", None)
 
     # Quantus calls custom_preprocess once before the batches, custom_postprocess after.
-    def custom_preprocess(self, *, model: Any = None, **kwargs: Any) -> None:
+    def custom_preprocess(self, *, model: Any = None, **kwargs: Any) -> dict[str, np.ndarray] | None:
+        super().custom_preprocess(**kwargs)
         # Predictions need eval mode (Quantus's wrapper refuses a training model); the base
         # class's model guard restores the caller's flags afterwards.
         raw = model.get_model() if isinstance(model, ModelInterface) else model
@@ -187,7 +172,11 @@ class RobustnessMetric(Metric):
             raw.eval()
         self._offset = 0  # position of the running batch in x_batch (seeds its noise)
         self._unchanged = [0, 0]  # perturbed inputs equal to their original, of all
-        return None
+        given = self.__dict__.pop("_given_a_batch", None)
+        if given is None:
+            return None
+        a = self.normalise_func(given) if self.normalise else given
+        return {"a_batch": np.abs(a) if self.abs else a}
 
     def custom_postprocess(self, **kwargs: Any) -> None:
         self.__dict__.pop("_offset", None)
@@ -199,37 +188,80 @@ class RobustnessMetric(Metric):
                 RuntimeWarning,
                 stacklevel=2,
             )
+        super().custom_postprocess(**kwargs)
 
     def evaluate_batch(
         self, *, model: Any, x_batch: np.ndarray, y_batch: np.ndarray, a_batch: np.ndarray, **kwargs: Any
     ) -> np.ndarray:
-        """Scores of one batch of (preprocessed) inputs and attributions, shape ``(N,)``."""
+        """Scores of one batch of (preprocessed) inputs and attributions, shape ``(N,)``.
+
+        NaN for the samples whose original map is not finite (left out of the batch), whose
+        perturbed maps are not all finite, or whose score :meth:`_undefined_scores` names.
+        """
         x, y, a = np.asarray(x_batch), np.asarray(y_batch), np.asarray(a_batch)
         n = len(x)
         offset = self.__dict__.get("_offset", 0)
         if "_offset" in self.__dict__:
             self._offset = offset + n
-        chunk = self._resolve_chunk_size(x)
+        scores = np.full(n, np.nan)
+        kept = finite_samples(a)
+        problems = {NON_FINITE_ORIGINAL: ~kept, NON_FINITE_PERTURBED: np.zeros(n, dtype=bool)}
+        if kept.any():
+            idx = np.flatnonzero(kept)
+            if len(idx) == n:  # the usual case: no copies
+                idx, x_kept, y_kept, a_kept = slice(None), x, y, a
+            else:
+                x_kept, y_kept, a_kept = x[idx], y[idx], a[idx]
+            scores[idx], problems[NON_FINITE_PERTURBED][idx] = self._score_samples(
+                model, x_kept, y_kept, a_kept, offset + np.arange(n)[idx]
+            )
+            for message, mask in self._undefined_scores(a_kept).items():
+                problems[message] = np.zeros(n, dtype=bool)
+                problems[message][idx] = mask
+        seen = np.zeros(n, dtype=bool)
+        for message, mask in problems.items():
+            mask = mask & ~seen  # each sample counts once, for its first problem
+            scores[mask] = np.nan
+            seen |= mask
+            self._note(mask, message)
+        return scores
+
+    def _score_samples(
+        self, model: Any, x: np.ndarray, y: np.ndarray, a: np.ndarray, positions: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Scores ``(M,)`` of samples with finite original maps, and which had a non-finite perturbed map.
+
+        ``positions`` are the samples' positions in ``x_batch``, which seed their noise.
+        """
+        n = len(x)
+        chunk = chunks.resolve_chunk_size(self.chunk_size, x)
         steps_per_group = max(1, chunk // n)
         generators = (
-            perturbation.sample_generators(self.seed, offset, n) if self._noise_kind is not None else None
+            perturbation.sample_generators(self.seed, positions) if self._noise_kind is not None else None
         )
-        labels = self._predict_labels(model, x, chunk) if self.return_nan_when_prediction_changes else None
+        labels = chunks.predict_labels(model, x, chunk) if self.return_nan_when_prediction_changes else None
         scores = np.full((n, self.nr_samples), np.nan)
+        bad = np.zeros(n, dtype=bool)
         for start in range(0, self.nr_samples, steps_per_group):
             k = min(steps_per_group, self.nr_samples - start)
             x_pert = self._perturb(x, k, generators)  # (k, N, ...)
             rows = x_pert.reshape(k * n, *x.shape[1:])
-            a_pert = self._explain(model, rows, np.tile(y, k), chunk)
+            a_pert = chunks.explain_rows(
+                self.explain_func, self.explain_func_kwargs, model, rows, np.tile(y, k), chunk
+            )
             if a_pert.shape[1:] != a.shape[1:]:
                 raise ValueError(
                     f"explanations of the perturbed inputs have shape {a_pert.shape[1:]} per sample, "
                     f"those of the original inputs {a.shape[1:]}; they must match"
                 )
             a_pert = self._postprocess(a_pert.reshape(k, n, *a.shape[1:]))
+            finite = finite_samples(a_pert.reshape(k * n, -1)).reshape(k, n)
+            if not finite.all():  # scored as zeros, out of sight: the sample's score is NaN
+                bad |= ~finite.all(axis=0)
+                a_pert = np.where(finite.reshape(k, n, *(1,) * (a.ndim - 1)), a_pert, 0)
             step = np.asarray(self._step_scores(x, x_pert, a, a_pert), dtype=np.float64)
             if labels is not None:
-                changed = self._predict_labels(model, rows, chunk).reshape(k, n) != labels[None]
+                changed = chunks.predict_labels(model, rows, chunk).reshape(k, n) != labels[None]
                 step[changed] = np.nan
             scores[:, start : start + k] = step.T
         reduce = (
@@ -237,15 +269,17 @@ class RobustnessMetric(Metric):
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows give NaN quietly
-            return np.asarray(reduce(scores, axis=1), dtype=np.float64)
+            return np.asarray(reduce(scores, axis=1), dtype=np.float64), bad
+
+    def _undefined_scores(self, a: np.ndarray) -> dict[str, np.ndarray]:
+        """The samples whose score is undefined given their (finite) original maps, by problem.
+
+        Each message completes the phrase "k of n samples ..."; the masks are boolean
+        ``(N,)``. None by default.
+        """
+        return {}
 
     # -- steps --------------------------------------------------------------------------
-    def _resolve_chunk_size(self, x: np.ndarray) -> int:
-        if self.chunk_size is not None:
-            return self.chunk_size
-        per_input = max(1, int(np.prod(x.shape[1:])))
-        return max(1, min(DEFAULT_CHUNK_SIZE, CHUNK_VALUE_BUDGET // per_input))
-
     def _perturb(self, x: np.ndarray, k: int, generators: list[np.random.Generator] | None) -> np.ndarray:
         """The next ``k`` perturbed copies of the batch, ``(k, N, ...)``; counts unchanged ones."""
         if generators is None:  # a Quantus-style perturbation function
@@ -257,18 +291,6 @@ class RobustnessMetric(Metric):
                 self._unchanged[i] += count
         return x_pert
 
-    def _explain(self, model: Any, rows: np.ndarray, targets: np.ndarray, chunk: int) -> np.ndarray:
-        """Explain ``rows`` in calls of at most ``chunk`` inputs (no normalisation yet)."""
-        if isinstance(model, ModelInterface):
-            # Quantus's wrapper hands channel-first batches back as they are (and refuses a
-            # channel-last torch model); the explain function gets the unwrapped model.
-            rows = model.shape_input(x=rows, shape=rows.shape, channel_first=True, batched=True)
-            model = model.get_model()
-        # The kwargs are bound here so that none of them can clash with the loop's own.
-        return explain_in_chunks(
-            self.explain_func, model, rows, targets, chunk, dtype=None, kwargs=self.explain_func_kwargs
-        )
-
     def _postprocess(self, a_pert: np.ndarray) -> np.ndarray:
         """Normalise each perturbation index's N maps together (as Quantus does), then |a|."""
         if self.normalise:
@@ -276,20 +298,6 @@ class RobustnessMetric(Metric):
         if self.abs:
             a_pert = np.abs(a_pert)
         return a_pert
-
-    def _predict_labels(self, model: Any, x: np.ndarray, chunk: int) -> np.ndarray:
-        """Predicted classes of ``x``, in forward passes of at most ``chunk`` inputs."""
-        labels = []
-        for start in range(0, len(x), chunk):
-            piece = x[start : start + chunk]
-            if isinstance(model, ModelInterface):
-                out = model.predict(piece)
-            else:  # evaluate_batch called directly with a torch module
-                with torch.no_grad():
-                    inputs = torch.as_tensor(piece, device=model_device(model))
-                    out = model(inputs).cpu().numpy()
-            labels.append(np.asarray(out).argmax(axis=-1))
-        return np.concatenate(labels)
 
     def _step_scores(
         self, x: np.ndarray, x_pert: np.ndarray, a: np.ndarray, a_pert: np.ndarray

@@ -1,14 +1,17 @@
-"""Perturbations of the robustness metrics: seeded noise and Quantus-style functions.
+"""Perturbations of the robustness metrics: seeded noise, Quantus-style functions, checks.
 
 The default perturbations are Quantus's uniform and Gaussian noise, drawn from one private
 :func:`numpy.random.default_rng` generator per sample (seeded from the metric's ``seed`` and
 the sample's position in ``x_batch``), never from the global random state. A callable
-``perturb_func`` is called exactly as Quantus calls it instead.
+``perturb_func`` is called exactly as Quantus calls it instead. The checks of the
+metrics' numeric parameters (:func:`check_int`, :func:`check_real`, :func:`check_noise`)
+live here too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -16,6 +19,9 @@ from quantus.functions.perturb_func import batch_gaussian_noise, batch_uniform_n
 
 __all__ = [
     "NOISE_DEFAULTS",
+    "check_int",
+    "check_noise",
+    "check_real",
     "count_unchanged",
     "noise_kind",
     "perturb_with_function",
@@ -29,6 +35,43 @@ NOISE_DEFAULTS: dict[str, dict[str, Any]] = {
     "uniform": {"lower_bound": 0.02, "upper_bound": None},
     "gaussian": {"perturb_mean": 0.0, "perturb_std": 0.01},
 }
+
+
+def check_int(value: Any, name: str, minimum: int = 1) -> int:
+    """``value`` as an int; a ``TypeError`` or ``ValueError`` naming ``name`` unless it is an int >= ``minimum``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_real(value: Any, name: str) -> float:
+    """``value`` as a float; a ``TypeError`` or ``ValueError`` naming ``name`` unless it is a finite real."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    if not math.isfinite(float(value)):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return float(value)
+
+
+def check_noise(kind: str, params: dict[str, Any]) -> None:
+    """Raise a clear error for noise parameters that do not define a distribution."""
+    if kind == "uniform":
+        low = check_real(params["lower_bound"], "lower_bound")
+        high = params["upper_bound"]
+        if high is None:
+            if low < 0:
+                raise ValueError(
+                    f"lower_bound must be >= 0 when upper_bound is None (the noise is drawn from "
+                    f"[-lower_bound, lower_bound]), got {low}"
+                )
+        elif check_real(high, "upper_bound") <= low:
+            raise ValueError(f"upper_bound must be larger than lower_bound, got {high} <= {low}")
+    else:
+        check_real(params["perturb_mean"], "perturb_mean")
+        if check_real(params["perturb_std"], "perturb_std") < 0:
+            raise ValueError(f"perturb_std must be >= 0, got {params['perturb_std']}")
 
 
 def noise_kind(perturb_func: Any) -> str | None:
@@ -64,26 +107,25 @@ def noise_kind(perturb_func: Any) -> str | None:
     raise TypeError(f"perturb_func must be 'uniform', 'gaussian' or a callable, got {perturb_func!r}")
 
 
-def sample_generators(seed: int | None, offset: int, n: int) -> list[np.random.Generator]:
+def sample_generators(seed: int | None, positions: Sequence[int]) -> list[np.random.Generator]:
     """One generator per sample, seeded by ``seed`` and the sample's position.
 
     Parameters
     ----------
     seed : int or None
         The metric's seed; None draws fresh entropy from the operating system.
-    offset : int
-        Position of the batch's first sample in ``x_batch``.
-    n : int
-        Samples in the batch.
+    positions : sequence of int
+        The positions of the samples in ``x_batch``.
 
     Returns
     -------
     list of numpy.random.Generator
-        Sample ``i``'s generator depends only on ``seed`` and ``offset + i``, so its noise
-        does not depend on how the inputs are split into batches or chunks.
+        The generator of the sample at position ``p`` depends only on ``seed`` and ``p``,
+        so its noise does not depend on how the inputs are split into batches or chunks,
+        nor on which other samples are scored with it.
     """
     entropy = seed if seed is not None else np.random.SeedSequence().entropy
-    return [np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(offset + i,))) for i in range(n)]
+    return [np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(int(p),))) for p in positions]
 
 
 def seeded_noise(

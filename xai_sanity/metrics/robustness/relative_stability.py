@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 from quantus.functions.normalise_func import normalise_by_average_second_moment_estimate
 
-from .base import RobustnessMetric, _check_real, shared_arguments
+from .base import RobustnessMetric, shared_arguments
+from .perturbation import check_real
 
 __all__ = ["RelativeInputStability", "relative_input_stability_ratio"]
 
@@ -153,7 +154,7 @@ class RelativeInputStability(RobustnessMetric):
         **kwargs: Any,
     ) -> None:
         super().__init__({"upper_bound": 0.2}, **shared_arguments(locals()))
-        if _check_real(eps_min, "eps_min") <= 0:
+        if check_real(eps_min, "eps_min") <= 0:
             raise ValueError(f"eps_min must be > 0, got {eps_min}")
         self.eps_min = float(eps_min)
 

@@ -13,6 +13,9 @@ from .base import RobustnessMetric, repeat_rows, shared_arguments
 
 __all__ = ["AvgSensitivity", "MaxSensitivity", "sensitivity"]
 
+#: The problem of a sample whose original map has norm 0 (``norm_denominator``).
+ZERO_NORM = "have an original map of norm 0 (e.g. all zero), relative to which no change is defined; their scores are NaN"
+
 
 def sensitivity(
     a: np.ndarray,
@@ -91,6 +94,12 @@ class _Sensitivity(RobustnessMetric):
         self.lower_bound = lower_bound
         self.upper_bound = upper_bound
 
+    def _undefined_scores(self, a: np.ndarray) -> dict[str, np.ndarray]:
+        # The relative change of a map of norm 0 (all zero, for the default norm) is 0 / 0
+        # or x / 0: undefined, not infinite.
+        norms = np.asarray(self.norm_denominator(a=a.reshape(len(a), -1)))
+        return {ZERO_NORM: norms == 0}
+
     def _step_scores(
         self, x: np.ndarray, x_pert: np.ndarray, a: np.ndarray, a_pert: np.ndarray
     ) -> np.ndarray:
@@ -156,7 +165,9 @@ class MaxSensitivity(_Sensitivity):
     ``chunk_size`` rather than once per perturbation index, and the default noise comes
     from private seeded generators rather than the global numpy random state. Given the
     same deterministic ``perturb_func``, both give the same scores up to floating-point
-    precision.
+    precision. A sample whose original map has norm 0 (an all-zero map) scores NaN with a
+    ``RuntimeWarning`` (Quantus: inf or NaN, and an ``AssertionError`` when the whole
+    ``a_batch`` is zero or constant).
 
     Examples
     --------

@@ -1,4 +1,5 @@
-"""Tables (DataFrame, Markdown, LaTeX, CSV) and figures (matplotlib) for reports."""
+"""Figures for reports (matplotlib, drawn off-screen): explanations, noise curves and
+randomisation results."""
 
 from __future__ import annotations
 
@@ -7,133 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
-
-ARROWS = {"higher": "↑", "lower": "↓", None: ""}
-LATEX_ARROWS = {"higher": r"$\uparrow$", "lower": r"$\downarrow$", None: ""}
 
 
-def summarise(scores: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
-    """Methods × metrics table of ``mean ± std`` from :func:`xai_sanity.evaluate`'s output.
-
-    The result keeps numeric ``mean``/``std``/``n`` tables in ``attrs`` (for bolding the best,
-    plotting) and each metric's better direction in ``attrs["direction"]``. Failed cells show
-    ``"error"``; NaN scores are left out of the mean (their count is in ``attrs["n_nan"]``).
-    """
-    ok = scores[scores["error"].isna()]
-    grouped = ok.groupby(["method", "metric"], sort=False)["score"]
-    mean = grouped.mean().unstack("metric")
-    std = grouped.std(ddof=0).unstack("metric")
-    count = grouped.count().unstack("metric")
-    n_nan = grouped.apply(lambda s: int(s.isna().sum())).unstack("metric")
-    methods = list(dict.fromkeys(scores["method"]))
-    metrics = list(dict.fromkeys(scores["metric"]))
-    mean, std, count, n_nan = (t.reindex(index=methods, columns=metrics) for t in (mean, std, count, n_nan))
-    failed = scores[scores["error"].notna()].groupby(["method", "metric"]).size()
-    table = pd.DataFrame(index=methods, columns=metrics, dtype=object)
-    for method in methods:
-        for metric in metrics:
-            if (method, metric) in failed.index:
-                table.loc[method, metric] = "error"
-            elif pd.isna(mean.loc[method, metric]):
-                table.loc[method, metric] = "nan"
-            else:
-                table.loc[method, metric] = (
-                    f"{mean.loc[method, metric]:.{digits}f} ± {std.loc[method, metric]:.{digits}f}"
-                )
-    directions = scores.attrs.get("direction", {})
-    table.attrs.update(
-        mean=mean,
-        std=std,
-        n=count,
-        n_nan=n_nan,
-        direction={m: directions.get(m.split("[", 1)[0]) for m in metrics},
-    )
-    table.index.name = "method"
-    return table
-
-
-def _best(table: pd.DataFrame) -> dict[str, set[str]]:
-    mean, direction = table.attrs.get("mean"), table.attrs.get("direction", {})
-    best: dict[str, set[str]] = {}
-    if mean is None:
-        return best
-    for metric in table.columns:
-        column = pd.to_numeric(mean[metric], errors="coerce")
-        if direction.get(metric) is None or column.isna().all():
-            continue
-        target = column.max() if direction[metric] == "higher" else column.min()
-        best[metric] = set(column.index[np.isclose(column, target, rtol=0, atol=1e-12)])
-    return best
-
-
-def to_markdown(table: pd.DataFrame) -> str:
-    """A GitHub Markdown table; ↑/↓ marks the better direction, the best cell is bold."""
-    best, direction = _best(table), table.attrs.get("direction", {})
-    header = ["method"] + [f"{m} {ARROWS[direction.get(m)]}".strip() for m in table.columns]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for method, row in table.iterrows():
-        cells = [f"**{row[m]}**" if method in best.get(m, ()) else str(row[m]) for m in table.columns]
-        lines.append("| " + " | ".join([str(method), *cells]) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def _latex_escape(text: str) -> str:
-    for char, repl in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#")):
-        text = text.replace(char, repl)
-    return text.replace("±", r"$\pm$").replace("++", "{+}{+}")
-
-
-def to_latex(table: pd.DataFrame, caption: str | None = None, label: str | None = None) -> str:
-    """A booktabs LaTeX table; arrows mark the better direction, the best cell is bold."""
-    best, direction = _best(table), table.attrs.get("direction", {})
-    cols = "l" + "c" * len(table.columns)
-    header = ["Method"] + [
-        f"{_latex_escape(m)} {LATEX_ARROWS[direction.get(m)]}".strip() for m in table.columns
-    ]
-    lines = [r"\begin{table}[t]", r"\centering", rf"\begin{{tabular}}{{{cols}}}", r"\toprule"]
-    lines.append(" & ".join(header) + r" \\")
-    lines.append(r"\midrule")
-    for method, row in table.iterrows():
-        cells = []
-        for m in table.columns:
-            cell = _latex_escape(str(row[m]))
-            cells.append(rf"\textbf{{{cell}}}" if method in best.get(m, ()) else cell)
-        lines.append(" & ".join([_latex_escape(str(method)), *cells]) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}"]
-    if caption:
-        lines.append(rf"\caption{{{_latex_escape(caption)}}}")
-    if label:
-        lines.append(rf"\label{{{label}}}")
-    lines.append(r"\end{table}")
-    return "\n".join(lines) + "\n"
-
-
-def write_tables(
-    scores: pd.DataFrame, out_dir: str | Path, stem: str = "results", caption: str | None = None
-) -> dict[str, Path]:
-    """Write the tidy scores (CSV) and the summary (CSV, Markdown, LaTeX) to ``out_dir``."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    table = summarise(scores)
-    paths = {
-        "scores_csv": out / f"{stem}_scores.csv",
-        "csv": out / f"{stem}.csv",
-        "markdown": out / f"{stem}.md",
-        "latex": out / f"{stem}.tex",
-    }
-    scores.to_csv(paths["scores_csv"], index=False)
-    numeric = pd.concat(
-        {"mean": table.attrs["mean"], "std": table.attrs["std"], "n": table.attrs["n"]}, axis=1
-    )
-    numeric.index.name = "method"
-    numeric.to_csv(paths["csv"])
-    paths["markdown"].write_text(to_markdown(table), encoding="utf-8")
-    paths["latex"].write_text(to_latex(table, caption=caption), encoding="utf-8")
-    return paths
-
-
-# ------------------------------------------------------------------------ figures -------------
 def _as_image(x: np.ndarray) -> np.ndarray:
     img = np.moveaxis(np.asarray(x, dtype=np.float32), 0, -1)
     if img.shape[-1] == 1:

@@ -1,0 +1,132 @@
+"""Shared machinery of the randomisation metrics: explain, preprocess, compare."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..._validation import model_device
+from ...registry import SIMILARITIES
+from ...similarity.contract import is_batched, similarity_scores
+from .._plumbing import explain_in_chunks
+from ..base import Metric
+
+LAYER_ORDERS = ("top_down", "bottom_up", "independent")
+LAYER_SEEDS = ("per_layer", "shared")
+
+
+def resolve_similarity(similarity_func: str | Callable) -> Callable:
+    """A registered name, our batched function or any Quantus-style similarity callable."""
+    if isinstance(similarity_func, str):
+        return SIMILARITIES[similarity_func]
+    if callable(similarity_func):
+        return similarity_func
+    raise TypeError(f"similarity_func must be a registered name or a callable, got {similarity_func!r}")
+
+
+def preprocess(a: np.ndarray, normalise: bool, absolute: bool) -> np.ndarray:
+    """Normalise each map by its max |a| (all-zero maps left alone), then take |a|."""
+    a = np.asarray(a, dtype=np.float32)
+    if normalise:
+        peak = np.abs(a.reshape(len(a), -1)).max(1).reshape((-1,) + (1,) * (a.ndim - 1))
+        a = np.divide(a, peak, out=np.zeros_like(a), where=peak > 0)
+    return np.abs(a) if absolute else a
+
+
+class ExplainingMetric(Metric):
+    """Shared machinery: explain in chunks with the caller's explain function."""
+
+    def _explain(
+        self,
+        model: nn.Module,
+        x: np.ndarray,
+        y: np.ndarray,
+        explain_func: Callable,
+        explain_func_kwargs: dict[str, Any],
+        batch_size: int,
+    ) -> np.ndarray:
+        a = explain_in_chunks(explain_func, model, x, y, batch_size, kwargs=explain_func_kwargs)
+        return preprocess(a, self.normalise, self.abs)
+
+    def _similarity(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        func = self._similarity_func
+        if np.ndim(a) < 4 and func in (SIMILARITIES["ssim"], SIMILARITIES["hog"]):
+            func = self._non_image_fallback(func)
+        # Compare on the model's device (batched similarity functions take tensors there).
+        device = getattr(self, "_device", None)
+        if device is not None and device.type != "cpu" and is_batched(self._similarity_func):
+            a, b = torch.as_tensor(a, device=device), torch.as_tensor(b, device=device)
+        return similarity_scores(func, a, b)
+
+    def _non_image_fallback(self, func: Callable) -> Callable:
+        """SSIM on time-series/tabular maps: Quantus's SSIM of the flattened maps; HOG: an error."""
+        if func is SIMILARITIES["hog"]:
+            raise ValueError(
+                "HOG similarity needs image maps (N, C, H, W); for time series or tables use "
+                "similarity_func='spearman' (or 'pearson', 'mse')"
+            )
+        from quantus.functions.similarity_func import ssim as quantus_ssim
+
+        warnings.warn(
+            f"{type(self).__name__}: SSIM is an image measure; on these non-image maps it falls back "
+            "to Quantus's SSIM of the flattened maps (as Quantus computes it)",
+            UserWarning,
+            stacklevel=4,
+        )
+        return quantus_ssim
+
+    @staticmethod
+    def _explain_kwargs(explain_func_kwargs: dict | None, device: str | None) -> dict[str, Any]:
+        kwargs = dict(explain_func_kwargs or {})
+        if device is not None:
+            kwargs.setdefault("device", device)
+        return kwargs
+
+    # Every protocol re-explains changed models.
+    requires_model: ClassVar[bool] = True
+    requires_explain_func: ClassVar[bool] = True
+
+    def _evaluate(
+        self,
+        *,
+        model: nn.Module,
+        x_batch: np.ndarray,
+        y_batch: np.ndarray,
+        a_batch: np.ndarray | None,
+        explain_func: Callable,
+        explain_func_kwargs: dict[str, Any],
+        device: str | None,
+        batch_size: int,
+        custom_batch: Any,
+        **unused: Any,
+    ) -> Any:
+        """The checked call (see :meth:`Metric.__call__`); the protocol is each subclass's :meth:`_run`."""
+        self._check_params()
+        self._device = model_device(model)
+        ekw = self._explain_kwargs(explain_func_kwargs, device)
+        result = self._run(model, x_batch, y_batch, a_batch, explain_func, ekw, batch_size, custom_batch)
+        if self.return_aggregate:
+            result = [float(self.aggregate_func(result))]
+        self.evaluation_scores = result
+        self.all_evaluation_scores.append(result)
+        return result
+
+    def _check_params(self) -> None:
+        self._similarity_func = resolve_similarity(self.similarity_func)
+
+    def _run(self, model, x, y, a, explain_func, ekw, batch_size, custom_batch) -> Any:
+        raise NotImplementedError
+
+    def _reference(self, model, x, y, a, explain_func, ekw, batch_size) -> np.ndarray:
+        """The explanations compared against: ``a_batch`` if given, else explain ``model``."""
+        if a is not None:
+            return preprocess(a, self.normalise, self.abs)
+        return self._explain(model, x, y, explain_func, ekw, batch_size)
+
+    def evaluate_batch(self, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover - not used
+        raise RuntimeError(f"{type(self).__name__} computes whole batches in __call__")
