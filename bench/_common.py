@@ -25,6 +25,7 @@ from torch import nn
 
 import xai_sanity
 from xai_sanity.data import make_model
+from xai_sanity.data.reference_nets import resnet18 as reference_resnet18
 
 Times = dict[str, list[float]]
 
@@ -146,69 +147,21 @@ def lenet(device: str = "cpu", num_classes: int = 10, image_size: int = 32) -> n
     return make_model("lenet", num_classes=num_classes, image_size=image_size, seed=0).to(device).eval()
 
 
-class _Block(nn.Module):
-    """ResNet basic block with torchvision's attribute names (conv1, bn1, conv2, bn2, downsample)."""
-
-    def __init__(self, cin: int, cout: int, stride: int) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.relu = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.downsample: nn.Module | None = None
-        if stride != 1 or cin != cout:
-            self.downsample = nn.Sequential(
-                nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout)
-            )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        shortcut = x if self.downsample is None else self.downsample(x)
-        return self.relu(out + shortcut)
-
-
-class ResNet18Shaped(nn.Module):
-    """ResNet-18's layout, for machines without torchvision: 7x7/2 stem + max-pool,
-    BasicBlocks [2, 2, 2, 2] at 64-128-256-512 channels with BatchNorm, global average
-    pool, one linear layer (41 layers with weights, as torchvision's ``resnet18``)."""
-
-    def __init__(self, num_classes: int = 10) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
-        self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-        cin = 64
-        for i, width in enumerate((64, 128, 256, 512)):
-            stride = 1 if i == 0 else 2
-            self.add_module(
-                f"layer{i + 1}", nn.Sequential(_Block(cin, width, stride), _Block(width, width, 1))
-            )
-            cin = width
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(512, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return self.fc(torch.flatten(self.avgpool(x), 1))
-
-
 def resnet18(num_classes: int, device: str = "cpu") -> tuple[nn.Module, str]:
     """A ResNet-18 with weights seeded by 0 (global RNG left as it was), in eval mode, and
-    its description: torchvision's ``resnet18(weights=None)`` when torchvision is
-    importable, otherwise :class:`ResNet18Shaped`."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        try:
-            import torchvision
-        except ImportError:
-            model, name = ResNet18Shaped(num_classes), "ResNet-18-shaped (torchvision absent)"
-        else:
+    its description: torchvision's ``resnet18(weights=None)`` when torchvision imports,
+    otherwise the package's re-implementation (:mod:`xai_sanity.data.reference_nets`),
+    which has the same layout and, for the same seed, the same weights."""
+    try:
+        import torchvision
+    except Exception:  # absent, or built for another torch (fails with other errors then)
+        model = reference_resnet18(num_classes, seed=0)
+        name = "ResNet-18 (xai_sanity.data.reference_nets; torchvision not importable)"
+    else:
+        with torch.random.fork_rng(devices=[]):
+            torch.random.default_generator.manual_seed(0)
             model = torchvision.models.resnet18(weights=None, num_classes=num_classes)
-            name = "torchvision resnet18(weights=None)"
+        name = "torchvision resnet18(weights=None)"
     return model.to(device).eval(), name
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from helpers import assert_rng_unchanged, rng_states
 
 from xai_sanity.data import (
     BACKGROUND_NAMES,
@@ -16,14 +17,7 @@ from xai_sanity.data import (
 from xai_sanity.data.semi_natural import N_SOURCE_DIGITS, SemiNaturalData
 from xai_sanity.training import evaluate_accuracy, fit
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models train faster on one thread (no thread start-up and spin cost per op)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +83,7 @@ def test_background_only_has_no_digit(pair):
 def test_same_seed_same_arrays_and_global_rng_untouched():
     np.random.seed(1234)
     torch.manual_seed(1234)
-    np_state = np.random.get_state()
-    torch_state = torch.random.get_rng_state()
+    before = rng_states()
     a = make_semi_natural(50, seed=5, split="test")
     b = make_semi_natural(50, seed=5, split="test")
     c = make_semi_natural(50, seed=6, split="test")
@@ -98,10 +91,7 @@ def test_same_seed_same_arrays_and_global_rng_untouched():
         np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
     assert not np.array_equal(a.x, c.x)
     assert not np.array_equal(a.digit_ids, c.digit_ids)
-    after = np.random.get_state()
-    assert after[0] == np_state[0] and np.array_equal(after[1], np_state[1])
-    assert after[2:] == np_state[2:]
-    assert torch.equal(torch.random.get_rng_state(), torch_state)
+    assert_rng_unchanged(before)
 
 
 def test_split_partition_is_disjoint_and_complete():

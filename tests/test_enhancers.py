@@ -9,6 +9,7 @@ from helpers import (
     Quadratic,
     assert_rng_unchanged,
     batch,
+    fails_on_call,
     linear_model,
     rng_states,
     seeded_,
@@ -168,14 +169,7 @@ def test_model_untouched_and_rng_untouched(name):
 
 @pytest.mark.parametrize("name", list(ENHANCERS))
 def test_model_restored_when_base_raises_mid_draw(name):
-    calls = {"n": 0}
-
-    def failing_base(model, inputs, targets, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise RuntimeError("boom in the middle")
-        return xs.Gradient()(model, inputs, targets)
-
+    failing_base = fails_on_call(xs.Gradient(), 2, "boom in the middle")
     model = small_cnn()
     model.train()
     watch, before = ModelWatch(model), rng_states()

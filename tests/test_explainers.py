@@ -18,6 +18,7 @@ import pytest
 import scipy.stats
 import skimage.filters
 import torch
+from helpers import assert_rng_unchanged, linear_model, rng_states
 from torch import nn
 
 from xai_sanity._safety import snapshot
@@ -116,28 +117,6 @@ def reduce(ref: np.ndarray, reduce_axes: tuple[int, ...]) -> np.ndarray:
     return ref.sum(axis=reduce_axes, keepdims=True) if reduce_axes else ref
 
 
-def rng_states():
-    return torch.random.get_rng_state().clone(), np.random.get_state()
-
-
-def assert_rng_states_equal(before, after) -> None:
-    assert torch.equal(before[0], after[0]), "global torch RNG was used"
-    np_before, np_after = before[1], after[1]
-    assert np_before[0] == np_after[0]
-    np.testing.assert_array_equal(np_before[1], np_after[1])
-    assert np_before[2:] == np_after[2:], "global numpy RNG was used"
-
-
-def linear_model(d: int, k: int, seed: int = 0) -> nn.Sequential:
-    with torch.random.fork_rng(devices=[]):
-        model = nn.Sequential(nn.Flatten(), nn.Linear(d, k))
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        model[1].weight.copy_(torch.randn(k, d, generator=gen))
-        model[1].bias.copy_(torch.randn(k, generator=gen))
-    return model.eval()
-
-
 # ---------------------------------------------------------------------------------------
 # 1. gradient methods == captum
 # ---------------------------------------------------------------------------------------
@@ -211,7 +190,7 @@ def test_integrated_gradients_closed_form_on_quadratic_model(method):
     # exact (Gauss-Legendre, trapezoid, midpoint): (x - b) w (w . (x + b) / 2 + c);
     # left sum: g(0) + (n - 1)/(2n) (g(1) - g(0)); right sum: g(0) + (n + 1)/(2n) (...).
     n, steps = 3, 5
-    lin = linear_model(2 * 3 * 3, 4, seed=3)
+    lin = linear_model(2 * 3 * 3, 4, seed=3, scale=1.0).eval()
     model = nn.Sequential(*lin, HalfSquare()).eval()
     gen = torch.Generator().manual_seed(11)
     x = torch.randn(n, 2, 3, 3, generator=gen)
@@ -315,7 +294,7 @@ def test_inplace_relu_model_matches_captum_and_keeps_flags(make_cnn, images, lab
 @pytest.mark.parametrize("baseline_shape", ["chw", "1chw"])
 def test_gradient_shap_closed_form_on_linear_model(baseline_shape, images, labels):
     n, c, h, w = images.shape
-    model = linear_model(c * h * w, 10)
+    model = linear_model(c * h * w, 10, scale=1.0).eval()
     b = torch.rand(c, h, w, generator=torch.Generator().manual_seed(2)) - 0.5
     weight = model[1].weight.detach()[labels].view(n, c, h, w)
     expected = weight * (images - b)  # the gradient is constant: E[grad (x - b)] = W_y (x - b)
@@ -335,7 +314,7 @@ def test_gradient_shap_closed_form_expectation_on_quadratic_model():
     #   = mean_j (c + w . (x + b_j) / 2) w (x - b_j) + s^2 w^2 / 2
     # (the last term comes from multiplying by the noisy x~, as captum does).
     n, d, sigma, n_samples = 3, 2 * 3 * 3, 1.5, 20_000
-    lin = linear_model(d, 4, seed=5)
+    lin = linear_model(d, 4, seed=5, scale=1.0).eval()
     model = nn.Sequential(*lin, HalfSquare()).eval()
     gen = torch.Generator().manual_seed(12)
     x = torch.randn(n, 2, 3, 3, generator=gen)
@@ -396,11 +375,10 @@ def test_seeded_determinism_and_global_rng_untouched(cls, cnn, images, labels):
     again = cls(seed=7, **kwargs)(cnn, images, labels)
     other = cls(seed=8, **kwargs)(cnn, images, labels)
     unseeded = [cls(seed=None, **kwargs)(cnn, images, labels) for _ in range(2)]
-    after = rng_states()
+    assert_rng_unchanged(before)
     np.testing.assert_array_equal(first, again)
     assert not np.array_equal(first, other)
     assert not np.array_equal(*unseeded)
-    assert_rng_states_equal(before, after)
 
 
 # ---------------------------------------------------------------------------------------
@@ -828,7 +806,7 @@ def test_cuda_matches_cpu(name, cnn, images, labels, no_tf32):
         first = explainer(gpu_model, images, labels)
         assert_close(explainer(gpu_model, images.numpy(), labels), first, rtol=1e-5)
         if name == "GradientSHAP":
-            lin = linear_model(3 * 16 * 16, 10)
+            lin = linear_model(3 * 16 * 16, 10, scale=1.0).eval()
             shap = GradientSHAP(baselines=0.3, n_samples=4)
             assert_close(
                 shap(copy.deepcopy(lin).cuda(), images, labels, reduce_axes=()),

@@ -7,11 +7,10 @@ import numpy as np
 import pytest
 import quantus
 import torch
+from helpers import ModelWatch
 
 import xai_sanity as xs
 import xai_sanity.metrics as xm  # registers the metrics (xai_sanity/__init__ may not import it yet)
-from xai_sanity._safety import snapshot
-from xai_sanity.testing import snapshot_differences
 
 NAMES = [
     "PointingGame",
@@ -309,7 +308,7 @@ def test_bad_masks_are_rejected():
 def test_end_to_end_with_saliency_and_a_cnn(cnn):
     x, y, _, s = make_data(n=4)
     cnn.train()
-    before = snapshot(cnn)
+    watch = ModelWatch(cnn)
     saliency = xs.Saliency()
     a = saliency(cnn, x, y)
     for name in NAMES:
@@ -318,7 +317,7 @@ def test_end_to_end_with_saliency_and_a_cnn(cnn):
             ours(name, **kwargs)(model=cnn, x_batch=x, y_batch=y, s_batch=s, explain_func=saliency)
         )
         assert got.shape == (4,) and np.all((got >= 0) & (got <= 1))
-        assert not snapshot_differences(cnn, before)
+        watch.assert_unchanged()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             expected = run(theirs(name, **kwargs), x, y, a, s)

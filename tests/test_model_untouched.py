@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from helpers import batch, small_cnn
+from helpers import batch, dropout_model, frozen_model, small_cnn
 from scipy.stats import norm
 from torch import nn
 
@@ -103,15 +103,8 @@ def test_guard_reports_a_third_party_write_instead_of_hiding_it():
 # -- frozen layers are layers --------------------------------------------------------------
 
 
-def frozen_first_conv() -> nn.Sequential:
-    model = small_cnn()
-    next(model.parameters()).requires_grad_(False)
-    model[0].bias.requires_grad_(False)
-    return model
-
-
 def test_parameter_randomisation_randomises_frozen_layers():
-    model, (x, y) = frozen_first_conv(), batch(n=2)
+    model, (x, y) = frozen_model(), batch(n=2)
     scores = ModelParameterRandomisation()(model, x, y, explain_func=xs.Saliency())
     first = randomisable_layers(model)[0][0]
     assert first in scores  # the cascade's last step includes the frozen first conv
@@ -120,7 +113,7 @@ def test_parameter_randomisation_randomises_frozen_layers():
 
 
 def test_fresh_copy_is_fresh_also_in_frozen_layers():
-    model = frozen_first_conv()
+    model = frozen_model()
     fresh = fresh_copy(model, seed=3)
     assert not torch.equal(fresh[0].weight, model[0].weight)
     assert all(p.requires_grad for p in fresh.parameters()) and fresh.training
@@ -131,14 +124,6 @@ def test_fresh_copy_is_fresh_also_in_frozen_layers():
 
 
 # -- seeded means seeded -------------------------------------------------------------------
-
-
-def dropout_model() -> nn.Sequential:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        return nn.Sequential(
-            nn.Flatten(), nn.Linear(3 * 8 * 8, 32), nn.ReLU(), nn.Dropout(0.5), nn.Linear(32, 10)
-        )
 
 
 @pytest.mark.parametrize("global_seed", [1, 2])

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from helpers import assert_rng_unchanged, rng_states
 from torch import nn
 
 from xai_sanity.data import MODEL_NAMES, last_conv_layer, make_model
@@ -35,13 +36,11 @@ def test_num_classes_and_channels(name):
 def test_same_seed_same_weights_and_global_rng_untouched(name):
     torch.manual_seed(7)
     np.random.seed(7)
-    torch_state = torch.random.get_rng_state()
-    np_state = np.random.get_state()
+    before = rng_states()
     a = make_model(name, seed=3)
     b = make_model(name, seed=3)
     c = make_model(name, seed=4)
-    assert torch.equal(torch.random.get_rng_state(), torch_state)
-    assert np.array_equal(np.random.get_state()[1], np_state[1])
+    assert_rng_unchanged(before)
     sa, sb, sc = a.state_dict(), b.state_dict(), c.state_dict()
     assert sa.keys() == sb.keys() == sc.keys()
     assert all(torch.equal(sa[k], sb[k]) for k in sa)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 import torch
-from helpers import ModelWatch, assert_rng_unchanged, batch, rng_states, small_cnn
+from helpers import ModelWatch, assert_rng_unchanged, batch, predict, rng_states, small_cnn
 from scipy.stats import norm
 from torch import nn
 
@@ -36,9 +36,8 @@ def test_heuristic_finds_the_closed_form_noise_level():
 
 def test_heuristic_leaves_model_and_rng_untouched_and_is_deterministic():
     model = small_cnn()
-    x, y = batch(n=32)
-    with torch.no_grad():
-        y = model(torch.from_numpy(x)).argmax(1).numpy()  # the model is right on all of them
+    x, _ = batch(n=32)
+    y = predict(model, x)  # the model is right on all of them
     model.train()
     watch, before = ModelWatch(model), rng_states()
     a = xs.tune_noise_level(model, x, y, n_draws=3, refine_steps=3)
@@ -55,9 +54,8 @@ def test_heuristic_leaves_model_and_rng_untouched_and_is_deterministic():
 
 def test_heuristic_refuses_a_model_at_chance():
     model = small_cnn()
-    x, y = batch(n=16)
-    with torch.no_grad():
-        pred = model(torch.from_numpy(x)).argmax(1).numpy()
+    x, _ = batch(n=16)
+    pred = predict(model, x)
     with pytest.raises(ValueError, match="not above chance"):
         xs.tune_noise_level(model, x, (pred + 1) % 10, n_draws=2)
 

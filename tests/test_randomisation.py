@@ -4,7 +4,15 @@ import numpy as np
 import pytest
 import quantus
 import torch
-from helpers import ModelWatch, assert_rng_unchanged, batch, linear_model, rng_states, small_cnn
+from helpers import (
+    ModelWatch,
+    assert_rng_unchanged,
+    batch,
+    fails_on_call,
+    linear_model,
+    rng_states,
+    small_cnn,
+)
 from scipy.stats import spearmanr
 from torch import nn
 
@@ -100,14 +108,7 @@ def test_model_and_rng_untouched_also_on_error(explain_func):
     ModelParameterRandomisation(layer_order="independent")(model, x, y, explain_func=explain_func)
     watch.assert_unchanged()
     assert_rng_unchanged(before)
-    calls = {"n": 0}
-
-    def fails_on_third(model, inputs, targets, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise RuntimeError("explainer broke")
-        return explain_func(model, inputs, targets)
-
+    fails_on_third = fails_on_call(explain_func, 3, "explainer broke")
     with pytest.raises(RuntimeError, match="explainer broke"):
         ModelParameterRandomisation()(model, x, y, explain_func=fails_on_third)
     watch.assert_unchanged()
@@ -116,8 +117,7 @@ def test_model_and_rng_untouched_also_on_error(explain_func):
 
 def test_runs_inside_quantus_evaluate_for_each_metric():
     model, (x, y) = small_cnn(), batch(n=4)
-    rng = np.random.default_rng(0)
-    train = (rng.random((24, 3, 8, 8), dtype=np.float32), rng.integers(0, 10, 24))
+    train = batch(n=24)
     results = quantus.evaluate(
         metrics={
             "MPRT": ModelParameterRandomisation(return_average_correlation=True),
@@ -148,12 +148,17 @@ def test_bad_parameters(kwargs, match):
         ModelParameterRandomisation(**kwargs)(small_cnn(), *batch(), explain_func=xs.Gradient())
 
 
-def test_needs_explain_func_and_trainable_layers():
+def test_needs_explain_func_and_layers_with_parameters():
     with pytest.raises(ValueError, match="explain_func"):
         ModelParameterRandomisation()(small_cnn(), *batch())
-    frozen = small_cnn().requires_grad_(False)
+    # A model without parameters has nothing to randomise.
+    parameterless = nn.Sequential(nn.Flatten(), nn.Softmax(dim=1))
     with pytest.raises(ValueError, match="no layers"):
-        ModelParameterRandomisation()(frozen, *batch(), explain_func=xs.Gradient())
+        ModelParameterRandomisation()(parameterless, *batch(n=4, shape=(10,)), explain_func=xs.Saliency())
+    # A frozen model is still a model: every layer is randomised (as Quantus does).
+    frozen = small_cnn().requires_grad_(False)
+    scores = ModelParameterRandomisation()(frozen, *batch(), explain_func=xs.Gradient())
+    assert len(scores) == 1 + len(randomisable_layers(frozen))
 
 
 # ---------------------------------------------------------------- random logit -----------
@@ -196,15 +201,9 @@ def test_random_logit_is_seeded():
 
 
 # ---------------------------------------------------------------- data randomisation -----
-def _tiny_task(n=64, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.random((n, 3, 8, 8), dtype=np.float32)
-    return x, rng.integers(0, 10, n)
-
-
 def test_data_randomisation_memorises_and_scores():
     model, (x, y) = small_cnn(), batch(n=5)
-    x_train, y_train = _tiny_task()
+    x_train, y_train = batch(n=64)
     model.train()
     watch, before = ModelWatch(model), rng_states()
     metric = DataRandomisation(
@@ -230,7 +229,7 @@ def test_data_randomisation_with_user_train_func_and_bad_one():
         seen["labels"] = yt
         return net
 
-    x_train, y_train = _tiny_task()
+    x_train, y_train = batch(n=64)
     DataRandomisation(train_func=train_func, min_train_accuracy=0.0)(
         model, x, y, explain_func=xs.Gradient(), custom_batch=(x_train, y_train)
     )
@@ -246,7 +245,7 @@ def test_data_randomisation_with_user_train_func_and_bad_one():
 def test_data_randomisation_warns_when_not_memorised():
     model, (x, y) = small_cnn(), batch(n=3)
     with pytest.warns(RuntimeWarning, match="memorise|only"):
-        DataRandomisation(train_data=_tiny_task(), epochs=1, min_train_accuracy=0.99)(
+        DataRandomisation(train_data=batch(n=64), epochs=1, min_train_accuracy=0.99)(
             model, x, y, explain_func=xs.Gradient()
         )
 

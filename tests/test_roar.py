@@ -9,26 +9,20 @@ import warnings
 
 import numpy as np
 import pytest
-import torch
+from helpers import ModelWatch, assert_rng_unchanged, linear_model, rng_states
 from scipy.ndimage import gaussian_filter
 from torch import nn
 
-from xai_sanity._safety import snapshot
 from xai_sanity.data import load_default_splits, make_model
 from xai_sanity.metrics import KAR, ROAR
 from xai_sanity.metrics.roar import control_estimators, plot_roar, removal_mask, remove_features, run_roar
-from xai_sanity.testing import _rng_states, _rng_unchanged, snapshot_differences
 
 TINY_TRAIN = {"epochs": 2, "batch_size": 16, "lr": 1e-2}
 
 
 def tiny_model(seed: int = 0) -> nn.Module:
-    gen = torch.Generator().manual_seed(seed)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 2))
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.randn(p.shape, generator=gen) * 0.05)
-    return model
+    """A linear two-class model of 3x8x8 images with small weights (train mode)."""
+    return linear_model((3, 8, 8), n_classes=2, seed=seed, scale=0.05)
 
 
 def tiny_data(n_train: int = 48, n_test: int = 24, seed: int = 0):
@@ -296,7 +290,7 @@ def test_thresholds_outside_the_unit_interval_are_rejected(thresholds):
 def test_bad_input_leaves_model_rng_and_cache_alone(tmp_path):
     x_tr, y_tr, a_tr, x_te, y_te, a_te = tiny_data()
     model = tiny_model().train()
-    before_model, before_rng = snapshot(model), _rng_states()
+    watch, before_rng = ModelWatch(model), rng_states()
     call = dict(custom_batch=(x_te, y_te, a_te))
     with pytest.raises(ValueError, match="a_batch"):
         ROAR(n_repeats=1)(model, x_tr, y_tr, a_batch=a_tr[:, :, :4], **call)
@@ -312,8 +306,9 @@ def test_bad_input_leaves_model_rng_and_cache_alone(tmp_path):
             model, x_tr, y_tr, a_batch=a_tr, **call
         )
     assert {p: p.read_bytes() for p in tmp_path.glob("*.json")} == saved
-    assert not snapshot_differences(model, before_model) and model.training
-    assert _rng_unchanged(before_rng)
+    watch.assert_unchanged()
+    assert model.training
+    assert_rng_unchanged(before_rng)
 
 
 def test_batched_retraining_follows_the_sequential_recipe(tmp_path):

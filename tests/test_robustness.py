@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 import pytest
 import quantus
-import torch
+from helpers import ModelWatch, assert_rng_unchanged, predict, rng_states
 from quantus.helpers.enums import EvaluationCategory, ScoreDirection
 
 import xai_sanity as xs
@@ -60,11 +60,6 @@ def data(n=6, seed=0):
     return x, np.array([1, 4, 7, 9, 2, 5, 3, 0][:n])
 
 
-def predicted(model, x):
-    with torch.no_grad():
-        return model(torch.from_numpy(x)).argmax(1).numpy()
-
-
 def call(metric, model, x, y, **kwargs):
     kwargs = {"explain_func": xs.Saliency(), "device": "cpu", "batch_size": 4, **kwargs}
     return np.asarray(metric(model=model, x_batch=x, y_batch=y, **kwargs), dtype=np.float64)
@@ -77,7 +72,7 @@ def call(metric, model, x, y, **kwargs):
 @pytest.mark.parametrize("ours, theirs", PAIRS, ids=[o.__name__ for o in OURS])
 def test_same_scores_as_quantus_under_the_same_perturbations(ours, theirs, return_nan, cnn):
     x, _ = data()
-    y = predicted(cnn, x)
+    y = predict(cnn, x)
     settings = dict(nr_samples=6, return_nan_when_prediction_changes=return_nan, disable_warnings=True)
     noise_q, noise_o = CountingNoise(), CountingNoise()
     with warnings.catch_warnings():
@@ -105,7 +100,7 @@ def test_same_scores_as_quantus_under_the_same_perturbations(ours, theirs, retur
 )
 def test_same_scores_as_quantus_with_normalisation_and_precomputed_attributions(ours, theirs, settings, cnn):
     x, _ = data()
-    y = predicted(cnn, x)
+    y = predict(cnn, x)
     a = xs.Saliency()(cnn, x, y)
     settings = dict(nr_samples=4, return_nan_when_prediction_changes=False, disable_warnings=True, **settings)
     with warnings.catch_warnings():
@@ -192,14 +187,12 @@ def test_quantus_noise_functions_select_the_seeded_noise(cnn):
 def test_model_and_global_rng_untouched(cls, cnn):
     x, y = data(4)
     cnn.train()
-    before = {k: v.clone() for k, v in cnn.state_dict().items()}
-    torch_state, np_state = torch.random.get_rng_state(), np.random.get_state()
+    watch, before = ModelWatch(cnn), rng_states()
     scores = call(cls(nr_samples=3, return_nan_when_prediction_changes=True), cnn, x, y)
     assert scores.shape == (4,)
     assert cnn.training and all(m.training for m in cnn.modules())
-    assert all(torch.equal(before[k], v) for k, v in cnn.state_dict().items())
-    assert torch.equal(torch_state, torch.random.get_rng_state())
-    assert np.array_equal(np_state[1], np.random.get_state()[1])
+    watch.assert_unchanged()
+    assert_rng_unchanged(before)
 
 
 def test_a_perturbation_without_effect_warns_and_scores_zero(cnn):

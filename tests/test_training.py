@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import assert_rng_unchanged, rng_states
 from torch import nn
 
 from xai_sanity import cache as cache_mod
@@ -18,14 +19,7 @@ from xai_sanity.data import default_models, make_model, make_semi_natural
 from xai_sanity.data.default_models import load_default_model
 from xai_sanity.training import evaluate_accuracy, fit, train
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models train faster on one thread (no thread start-up and spin cost per op)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +39,7 @@ def test_same_seed_same_weights_and_global_rng_untouched(small_data):
     x, y = small_data
     torch.manual_seed(0)
     np.random.seed(0)
-    torch_state = torch.random.get_rng_state()
-    np_state = np.random.get_state()
+    before = rng_states()
     results = []
     for seed in (1, 1, 2):
         model = make_model("lenet", image_size=16, seed=0)
@@ -54,8 +47,7 @@ def test_same_seed_same_weights_and_global_rng_untouched(small_data):
         results.append(_weights(model))
     assert all(torch.equal(results[0][k], results[1][k]) for k in results[0])
     assert any(not torch.equal(results[0][k], results[2][k]) for k in results[0])
-    assert torch.equal(torch.random.get_rng_state(), torch_state)
-    assert np.array_equal(np.random.get_state()[1], np_state[1])
+    assert_rng_unchanged(before)
 
 
 def test_numpy_and_tensor_inputs_agree(small_data):

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._memory import auto_chunk, memory_budget
 from .._model_ops import WEIGHT_NOISE_MODES, noisy_parameters, swapped_parameters
 from .._safety import make_generator, preserve_global_rng
 from .._validation import check_non_negative, check_positive_int
@@ -110,8 +111,10 @@ class NoiseEnsemble(Explainer):
     generator : torch.Generator, optional
         A generator to draw from instead (advanced by each call); takes precedence over
         ``seed``. Must live on the model's device.
-    batch_size : int, default 256
-        Most noisy inputs given to the base in one call; bounds memory. Results do not
+    batch_size : int or None, default None
+        Most noisy inputs given to the base in one call; bounds memory. ``None`` sizes the
+        calls to the memory budget (:mod:`xai_sanity._memory`,
+        ``$XAI_SANITY_MEMORY_BUDGET``) from a probe of the model's per-input cost. Results do not
         depend on it: each draw has its own derived seed, and a base that declares
         ``stochastic = True`` (GradientSHAP, RandomAttribution) is called once per noisy
         copy of the batch with that copy's seed (split only when the batch has more than
@@ -136,7 +139,7 @@ class NoiseEnsemble(Explainer):
         unbiased: bool = False,
         seed: int | None = 0,
         generator: torch.Generator | None = None,
-        batch_size: int = 256,
+        batch_size: int | None = None,
     ) -> None:
         self.base = base
         self.base_kwargs = base_kwargs
@@ -174,7 +177,8 @@ class NoiseEnsemble(Explainer):
 
         check_positive_int(cfg["n_samples"], label("n_samples"))
         check_positive_int(cfg["n_models"], label("n_models"))
-        check_positive_int(self.batch_size, "batch_size")
+        if self.batch_size is not None:
+            check_positive_int(self.batch_size, "batch_size")
         check_non_negative(cfg["input_noise"], label("input_noise"))
         check_non_negative(cfg["weight_noise"], label("weight_noise"))
         if cfg["statistic"] not in STATISTICS:
@@ -229,7 +233,8 @@ class NoiseEnsemble(Explainer):
         stat = RunningStatistic(cfg["statistic"], cfg["unbiased"])
         n = inputs.shape[0]
         sigma = input_noise_std(inputs, cfg["input_noise"], cfg["input_noise_relative"])
-        rows_per_call = max(1, self.batch_size // n)
+        chunk = self.batch_size or self._auto_batch_size(base, model, inputs)
+        rows_per_call = max(1, chunk // n)
         for draw_seeds in seeds:
             swap = contextlib.nullcontext()
             if perturb:
@@ -240,9 +245,17 @@ class NoiseEnsemble(Explainer):
                 for first in range(0, n_samples, rows_per_call):
                     rows = draw_seeds[1 + first : 1 + min(n_samples, first + rows_per_call)]
                     noisy_x = torch.stack([self._noisy_inputs(inputs, sigma, s, draw_gen) for s in rows])
-                    attributions = self._explain_rows(base, model, noisy_x, targets, draw_gen, rows)
+                    attributions = self._explain_rows(base, model, noisy_x, targets, draw_gen, rows, chunk)
                     stat.update(attributions)
         return stat.result()
+
+    @staticmethod
+    def _auto_batch_size(base: Callable, model: nn.Module, inputs: torch.Tensor) -> int:
+        """Inputs per base call under the memory budget (a model-free base costs its inputs)."""
+        if getattr(base, "uses_model", True) is False:
+            per_input = 4 * inputs[:1].numel() * inputs.element_size()
+            return max(1, memory_budget(inputs.device) // per_input)
+        return auto_chunk(model, inputs)
 
     @staticmethod
     def _noisy_inputs(inputs, sigma, seed: int, gen: torch.Generator) -> torch.Tensor:
@@ -252,7 +265,9 @@ class NoiseEnsemble(Explainer):
         noise = torch.randn(inputs.shape, generator=gen, device=inputs.device).to(inputs.dtype)
         return inputs + sigma * noise
 
-    def _explain_rows(self, base, model, noisy, targets, gen, row_seeds: list[int]) -> torch.Tensor:
+    def _explain_rows(
+        self, base, model, noisy, targets, gen, row_seeds: list[int], chunk: int
+    ) -> torch.Tensor:
         """Attributions of ``noisy`` ``(r, N, ...)`` in pieces of at most ``batch_size``.
 
         A deterministic base gets pieces of up to ``batch_size`` inputs across rows. A
@@ -270,12 +285,12 @@ class NoiseEnsemble(Explainer):
                             self._call_base(
                                 base,
                                 model,
-                                noisy[i, start : start + self.batch_size],
-                                targets[start : start + self.batch_size],
+                                noisy[i, start : start + chunk],
+                                targets[start : start + chunk],
                                 gen,
                                 (row_seeds[i] + _BASE_STREAM + start) % 2**62,
                             )
-                            for start in range(0, n, self.batch_size)
+                            for start in range(0, n, chunk)
                         ]
                     )
                     for i in range(r)
@@ -288,12 +303,12 @@ class NoiseEnsemble(Explainer):
             self._call_base(
                 base,
                 model,
-                flat[start : start + self.batch_size],
-                flat_targets[start : start + self.batch_size],
+                flat[start : start + chunk],
+                flat_targets[start : start + chunk],
                 gen,
                 (row_seeds[0] + _BASE_STREAM + start) % 2**62,
             )
-            for start in range(0, r * n, self.batch_size)
+            for start in range(0, r * n, chunk)
         ]
         out = torch.cat(pieces)
         return out.view(r, n, *out.shape[1:])

@@ -46,7 +46,7 @@ class SmoothGrad(NoiseEnsemble):
         noise_relative: bool = True,
         seed: int | None = 0,
         generator: torch.Generator | None = None,
-        batch_size: int = 256,
+        batch_size: int | None = None,
     ) -> None:
         self.base = base
         self.base_kwargs = base_kwargs
@@ -97,7 +97,7 @@ class VarGrad(SmoothGrad):
         unbiased: bool = False,
         seed: int | None = 0,
         generator: torch.Generator | None = None,
-        batch_size: int = 256,
+        batch_size: int | None = None,
     ) -> None:
         super().__init__(
             base, base_kwargs, n_samples, noise_level, noise_relative, seed, generator, batch_size
@@ -126,7 +126,7 @@ class NoiseGrad(NoiseEnsemble):
         noise_mode: str = "multiplicative",
         seed: int | None = 0,
         generator: torch.Generator | None = None,
-        batch_size: int = 256,
+        batch_size: int | None = None,
     ) -> None:
         self.base = base
         self.base_kwargs = base_kwargs
@@ -177,7 +177,7 @@ class NoiseGradPlusPlus(NoiseEnsemble):
         input_noise_relative: bool = True,
         seed: int | None = 0,
         generator: torch.Generator | None = None,
-        batch_size: int = 256,
+        batch_size: int | None = None,
     ) -> None:
         self.base = base
         self.base_kwargs = base_kwargs

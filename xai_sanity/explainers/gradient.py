@@ -7,6 +7,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._memory import auto_chunk
 from .._safety import make_generator
 from .._validation import check_non_negative, check_positive_int
 from .base import Explainer, expand_like, input_gradient
@@ -102,9 +103,11 @@ class IntegratedGradients(Explainer):
         Quantus's keyword for the explanation method): captum's default Gauss–Legendre, or
         ``"riemann_trapezoid"`` (textbook weights ``1/(steps-1)``; captum's trapezoid weights
         sum to ``(steps-1)/steps``), ``"riemann_left"``, ``"riemann_right"``, ``"riemann_middle"``.
-    internal_batch_size : int, default 1024
+    internal_batch_size : int or None, default None
         Most interpolated inputs forwarded at once (bounds memory; the result does not
-        depend on it).
+        depend on it). ``None`` sizes the chunks to the memory budget
+        (:mod:`xai_sanity._memory`, ``$XAI_SANITY_MEMORY_BUDGET``) from a probe of the
+        model's per-input cost.
     """
 
     name = "IntegratedGradients"
@@ -114,7 +117,7 @@ class IntegratedGradients(Explainer):
         baseline: float | np.ndarray | torch.Tensor = 0.0,
         steps: int = 50,
         quadrature: str = "gausslegendre",
-        internal_batch_size: int = 1024,
+        internal_batch_size: int | None = None,
     ) -> None:
         self.baseline = baseline
         self.steps = steps
@@ -123,7 +126,8 @@ class IntegratedGradients(Explainer):
 
     def _check_params(self) -> None:
         check_positive_int(self.steps, "steps")
-        check_positive_int(self.internal_batch_size, "internal_batch_size")
+        if self.internal_batch_size is not None:
+            check_positive_int(self.internal_batch_size, "internal_batch_size")
         if self.quadrature not in _IG_METHODS:
             raise ValueError(f"quadrature must be one of {_IG_METHODS}, got {self.quadrature!r}")
 
@@ -132,7 +136,8 @@ class IntegratedGradients(Explainer):
         alphas, weights = integration_points(self.steps, self.quadrature)
         delta = inputs - baseline
         n = inputs.shape[0]
-        steps_per_chunk = max(1, self.internal_batch_size // n)
+        chunk = self.internal_batch_size or auto_chunk(model, inputs)
+        steps_per_chunk = max(1, chunk // n)
         total = torch.zeros_like(inputs)
         for start in range(0, len(alphas), steps_per_chunk):
             chunk_alphas = torch.as_tensor(

@@ -10,6 +10,7 @@ from .plots import (
     plot_noise_curves,
     plot_randomisation_curves,
     plot_randomisation_grid,
+    plot_roar,
 )
 from .tables import (
     ARROWS,
@@ -30,6 +31,7 @@ __all__ = [
     "plot_noise_curves",
     "plot_randomisation_curves",
     "plot_randomisation_grid",
+    "plot_roar",
     "save_table",
     "summarise",
     "to_latex",

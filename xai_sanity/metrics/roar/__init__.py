@@ -42,10 +42,10 @@ are made of), :mod:`.cache` (the per-cell cache and its locks), :mod:`.metric` (
 classes and their checks), :mod:`.study` (several estimators and the controls).
 """
 
+from ...report.plots import plot_roar  # the figure lives with the other plots
 from .._plumbing import explain_in_batches
 from .cells import Cell
 from .metric import DEFAULT_THRESHOLDS, KAR, ROAR
-from .plot import plot_roar
 from .removal import removal_mask, remove_features
 from .study import control_estimators, run_roar
 
