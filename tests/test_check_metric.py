@@ -19,6 +19,7 @@ PARAMS = {
     "AvgSensitivity": {"nr_samples": 5},
     "LocalLipschitzEstimate": {"nr_samples": 5},
     "RelativeInputStability": {"nr_samples": 5},
+    "SmoothMPRT": {"nr_samples": 3},
     # A tiny random-label training run keeps the data-randomisation check fast.
     "DataRandomisation": {
         "train_data": (_TRAIN_RNG.random((32, 3, 16, 16), dtype=np.float32), _TRAIN_RNG.integers(0, 10, 32)),

@@ -243,15 +243,23 @@ def test_gradcam_matches_captum(spec, relu, cnn, images, labels):
         assert ref.min() < 0, "relu=False should be exercised with negative evidence"
 
 
-def test_gradcam_default_layer_is_the_rectified_last_conv():
+def test_gradcam_default_layer_is_the_last_rectified_feature_map():
+    """The default is found by a probe forward: the last spatial feature map before the
+    head (stepping back over a final pool), from the outermost module that returns it."""
     from xai_sanity.explainers.cam import find_layer
 
-    conv_bn_relu = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten())
-    assert find_layer(conv_bn_relu, None) is conv_bn_relu[2]
-    no_relu = nn.Sequential(nn.Conv2d(3, 4, 3), nn.MaxPool2d(2), nn.ReLU(), nn.Flatten())
-    assert find_layer(no_relu, None) is no_relu[0]  # the ReLU does not act on the conv's output
-    nested = nn.Sequential(nn.Sequential(nn.Conv2d(3, 4, 3)), nn.ReLU())
-    assert find_layer(nested, None) is nested[0][0]  # not in the conv's own Sequential
+    x = torch.rand(1, 3, 8, 8)
+    conv_bn_relu = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten()).eval()
+    assert find_layer(conv_bn_relu, None, x) is conv_bn_relu[2]
+    # A ReLU after the pool acts on the last feature map (6x6 -> 3x3): it is that map.
+    pool_then_relu = nn.Sequential(nn.Conv2d(3, 4, 3), nn.MaxPool2d(2), nn.ReLU(), nn.Flatten())
+    assert find_layer(pool_then_relu, None, x) is pool_then_relu[2]
+    # A final pool before the head is stepped over: the map before it is the CAM layer.
+    relu_then_pool = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten())
+    assert find_layer(relu_then_pool, None, x) is relu_then_pool[1]
+    # Without inputs there is nothing to probe: a clear error.
+    with pytest.raises(ValueError):
+        find_layer(conv_bn_relu, None)
 
 
 @pytest.mark.parametrize("spec", ["none", "conv1", "module:conv2"])
@@ -688,8 +696,9 @@ def test_targets_beyond_model_outputs_raise(name, cnn, images):
 
 
 @pytest.mark.parametrize("name", ["GradCAM", "GuidedGradCAM", "SobelEdges"])
-def test_image_methods_need_4d_inputs(name, cnn, images, labels):
-    with pytest.raises(ValueError, match="inputs must have at least 4 dimensions"):
+def test_image_methods_need_4d_inputs_for_an_image_model(name, cnn, images, labels):
+    # A 3-D batch is a time series now (Conv1d models); for an image model it is refused.
+    with pytest.raises(ValueError, match="expects 4-D inputs"):
         ALL_EXPLAINERS[name](cnn, images[:, 0], labels)
 
 

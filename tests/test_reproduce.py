@@ -26,8 +26,18 @@ def test_sanity_checks_quick(tmp_path):
     methods = list(build_methods(SanityChecksSettings.quick(), 0))
     assert list(summary.index.get_level_values("method")) == methods
     tests = set(summary.columns.get_level_values(0))
-    assert tests == {"cascading", "independent (mean)", "data"}
-    assert set(summary.columns.get_level_values(1)) == {"spearman", "spearman_abs", "ssim", "hog"}
+    assert tests == {"cascading", "independent (mean)", "data", "sMPRT", "eMPRT"}
+    for test in ("cascading", "independent (mean)", "data"):
+        assert set(summary[test].columns) == {"spearman", "spearman_abs", "ssim", "hog"}
+    # Hedström et al. (2023)'s repaired tests, original vs fully randomised model, one column
+    # each: sMPRT, Spearman(|a|) of maps averaged over noisy inputs; eMPRT, the relative rise
+    # in histogram entropy (>= -1, since entropy >= 0; positive when the maps get noisier).
+    assert set(summary["sMPRT"].columns) == {"spearman_abs"}
+    assert set(summary["eMPRT"].columns) == {"complexity_rise"}
+    smprt, emprt = summary[("sMPRT", "spearman_abs")], summary[("eMPRT", "complexity_rise")]
+    assert smprt.notna().all() and smprt.between(-1, 1).all()
+    assert emprt.notna().all() and emprt.between(-1, 5).all()
+    assert emprt.loc[("lenet", "Gradient")] > 0
     for name in (
         "lenet_cascading.png",
         "lenet_grid.png",
@@ -47,7 +57,9 @@ def test_sanity_checks_quick(tmp_path):
     scores = result["scores"]
     # Every similarity lies in [-1, 1]; a score is NaN only for a constant map, which here
     # means Grad-CAM's (and Guided Grad-CAM's) all-zero maps after the ReLU.
-    assert scores["score"].dropna().between(-1, 1).all()
+    assert scores.loc[scores["test"] != "eMPRT", "score"].dropna().between(-1, 1).all()
+    assert scores.loc[scores["test"] == "eMPRT", "score"].dropna().between(-1, 5).all()
+    assert (scores.groupby(["test", "method"]).size().loc[["sMPRT", "eMPRT"]] == 6).all()
     assert set(scores.loc[scores["score"].isna(), "method"]) <= {"GradCAM", "GuidedGradCAM"}
     assert scores.loc[scores["method"] == "Gradient", "score"].notna().all()
     # Each verdict is the mean Spearman(|a|) after full cascading randomisation, over the

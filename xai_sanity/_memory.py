@@ -75,7 +75,7 @@ def input_cost(model: nn.Module, example: torch.Tensor, backward: bool = True) -
     """Bytes one input of ``example``'s shape costs in a forward (and backward) pass.
 
     ``example`` is one input ``(1, ...)`` (or a batch, of which the first is used). Every
-    module's output is counted (what autograd keeps for the backward pass), twice with
+    leaf module's output is counted (what autograd keeps for the backward pass), twice with
     ``backward`` (the gradients of those activations), plus the input itself. A model
     without modules is counted by its output. The probe runs without gradients and leaves
     the model as it is.
@@ -88,7 +88,9 @@ def input_cost(model: nn.Module, example: torch.Tensor, backward: bool = True) -
             if isinstance(out, torch.Tensor):
                 total[0] += out.numel() * out.element_size()
 
-    handles = [m.register_forward_hook(count) for m in model.modules()]
+    # Leaf modules only: a container's output is one of its children's outputs.
+    leaves = [m for m in model.modules() if next(m.children(), None) is None] or [model]
+    handles = [m.register_forward_hook(count) for m in leaves]
     try:
         with torch.no_grad():
             model(x)

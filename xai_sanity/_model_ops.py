@@ -44,9 +44,14 @@ def weight_noise(original: torch.Tensor, std: float, mode: str, gen: torch.Gener
     """
     if mode not in WEIGHT_NOISE_MODES:
         raise ValueError(f"weight noise mode must be one of {WEIGHT_NOISE_MODES}, got {mode!r}")
-    eps = torch.randn(original.shape, generator=gen, device=original.device).to(original.dtype) * std
+    # Built in place in one fresh tensor (the same operations, so the same numbers, as
+    # ``W * (1 + std * z)``): a draw costs one copy of the parameter, not three.
     with torch.no_grad():
-        return original.detach() * (1 + eps) if mode == "multiplicative" else original.detach() + eps
+        noisy = torch.randn(original.shape, generator=gen, device=original.device).to(original.dtype)
+        noisy.mul_(std)
+        if mode == "multiplicative":
+            return noisy.add_(1).mul_(original.detach())
+        return noisy.add_(original.detach())
 
 
 def noisy_parameters(

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from .._memory import auto_chunk, memory_budget
 from .._model_ops import WEIGHT_NOISE_MODES, noisy_parameters, swapped_parameters
@@ -120,6 +121,9 @@ class NoiseEnsemble(Explainer):
         copy of the batch with that copy's seed (split only when the batch has more than
         ``batch_size`` inputs, the one case where its draws depend on ``batch_size``). An
         external function that draws from the global RNG should set ``stochastic = True``.
+    progress : bool, default False
+        Show a progress bar over the weight draws, titled with the number of explanations
+        the call will compute.
     """
 
     name = "NoiseEnsemble"
@@ -140,6 +144,7 @@ class NoiseEnsemble(Explainer):
         seed: int | None = 0,
         generator: torch.Generator | None = None,
         batch_size: int | None = None,
+        progress: bool = False,
     ) -> None:
         self.base = base
         self.base_kwargs = base_kwargs
@@ -154,6 +159,7 @@ class NoiseEnsemble(Explainer):
         self.seed = seed
         self.generator = generator
         self.batch_size = batch_size
+        self.progress = progress
 
     # -- parameters ---------------------------------------------------------------------
     #: Engine setting -> the public parameter of a preset that sets it (for error messages);
@@ -235,7 +241,15 @@ class NoiseEnsemble(Explainer):
         sigma = input_noise_std(inputs, cfg["input_noise"], cfg["input_noise_relative"])
         chunk = self.batch_size or self._auto_batch_size(base, model, inputs)
         rows_per_call = max(1, chunk // n)
+        passes = cfg["n_models"] * n_samples * n
+        bar = tqdm(
+            total=len(seeds),
+            desc=f"{self.name}: {passes} explanations in chunks of {chunk}",
+            disable=not self.progress,
+            leave=False,
+        )
         for draw_seeds in seeds:
+            bar.update(1)
             swap = contextlib.nullcontext()
             if perturb:
                 draw_gen.manual_seed(draw_seeds[0])
@@ -247,6 +261,7 @@ class NoiseEnsemble(Explainer):
                     noisy_x = torch.stack([self._noisy_inputs(inputs, sigma, s, draw_gen) for s in rows])
                     attributions = self._explain_rows(base, model, noisy_x, targets, draw_gen, rows, chunk)
                     stat.update(attributions)
+        bar.close()
         return stat.result()
 
     @staticmethod

@@ -47,6 +47,7 @@ class SmoothGrad(NoiseEnsemble):
         seed: int | None = 0,
         generator: torch.Generator | None = None,
         batch_size: int | None = None,
+        progress: bool = False,
     ) -> None:
         self.base = base
         self.base_kwargs = base_kwargs
@@ -56,6 +57,7 @@ class SmoothGrad(NoiseEnsemble):
         self.seed = seed
         self.generator = generator
         self.batch_size = batch_size
+        self.progress = progress
 
     def _settings(self) -> dict[str, Any]:
         return {
@@ -98,9 +100,10 @@ class VarGrad(SmoothGrad):
         seed: int | None = 0,
         generator: torch.Generator | None = None,
         batch_size: int | None = None,
+        progress: bool = False,
     ) -> None:
         super().__init__(
-            base, base_kwargs, n_samples, noise_level, noise_relative, seed, generator, batch_size
+            base, base_kwargs, n_samples, noise_level, noise_relative, seed, generator, batch_size, progress
         )
         self.unbiased = unbiased
 
@@ -127,6 +130,7 @@ class NoiseGrad(NoiseEnsemble):
         seed: int | None = 0,
         generator: torch.Generator | None = None,
         batch_size: int | None = None,
+        progress: bool = False,
     ) -> None:
         self.base = base
         self.base_kwargs = base_kwargs
@@ -136,6 +140,7 @@ class NoiseGrad(NoiseEnsemble):
         self.seed = seed
         self.generator = generator
         self.batch_size = batch_size
+        self.progress = progress
 
     def _settings(self) -> dict[str, Any]:
         return {
@@ -178,6 +183,7 @@ class NoiseGradPlusPlus(NoiseEnsemble):
         seed: int | None = 0,
         generator: torch.Generator | None = None,
         batch_size: int | None = None,
+        progress: bool = False,
     ) -> None:
         self.base = base
         self.base_kwargs = base_kwargs
@@ -190,6 +196,7 @@ class NoiseGradPlusPlus(NoiseEnsemble):
         self.seed = seed
         self.generator = generator
         self.batch_size = batch_size
+        self.progress = progress
 
     def _settings(self) -> dict[str, Any]:
         return {

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._memory import auto_chunk
 from .._safety import model_guard
 from .._validation import (
     as_input_tensor,
@@ -45,6 +46,9 @@ class Explainer:
     stochastic: ClassVar[bool] = False
     #: Whether the method runs the model (False for model-free controls such as Sobel).
     uses_model: ClassVar[bool] = True
+    #: Whether a call may be split into chunks of inputs to fit the memory budget (False
+    #: for methods that size their own chunks, e.g. Integrated Gradients over its steps).
+    chunk_inputs: ClassVar[bool] = True
 
     # -- parameters ---------------------------------------------------------------------
     @classmethod
@@ -140,8 +144,24 @@ class Explainer:
         axes = check_reduce_axes(reduce_axes, x.ndim)
         self._check_params()
         with model_guard(model):
-            attribution = self.attribute(model, x, y)
+            attribution = self._attribute_in_chunks(model, x, y)
         return to_numpy(reduce_attribution(attribution, axes, keepdims))
+
+    def _attribute_in_chunks(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """:meth:`attribute` over chunks sized to the memory budget (:mod:`xai_sanity._memory`).
+
+        Only deterministic methods that run the model are split (each input's attribution is
+        independent of the others, so the result does not depend on the chunking); a
+        stochastic method's draws would depend on it, and it bounds its own memory.
+        """
+        if self.stochastic or not self.uses_model or not self.chunk_inputs or x.shape[0] == 1:
+            return self.attribute(model, x, y)
+        chunk = auto_chunk(model, x)
+        if chunk >= x.shape[0]:
+            return self.attribute(model, x, y)
+        return torch.cat(
+            [self.attribute(model, x[i : i + chunk], y[i : i + chunk]) for i in range(0, x.shape[0], chunk)]
+        )
 
     def _check_params(self) -> None:
         """Validate parameters (called at use, not in ``__init__``)."""

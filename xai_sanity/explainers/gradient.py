@@ -111,6 +111,7 @@ class IntegratedGradients(Explainer):
     """
 
     name = "IntegratedGradients"
+    chunk_inputs = False  # chunks (inputs x steps) to the budget itself; baselines may be per input
 
     def __init__(
         self,

@@ -11,7 +11,13 @@ from .localisation import (
     RelevanceRankAccuracy,
     TopKIntersection,
 )
-from .randomisation import DataRandomisation, ModelParameterRandomisation, RandomLogit
+from .randomisation import (
+    DataRandomisation,
+    EfficientMPRT,
+    ModelParameterRandomisation,
+    RandomLogit,
+    SmoothMPRT,
+)
 from .roar import KAR, ROAR, plot_roar, run_roar
 from .robustness import AvgSensitivity, LocalLipschitzEstimate, MaxSensitivity, RelativeInputStability
 
@@ -32,6 +38,7 @@ __all__ = [
     "AttributionLocalisation",
     "AvgSensitivity",
     "DataRandomisation",
+    "EfficientMPRT",
     "KAR",
     "LocalLipschitzEstimate",
     "MaxSensitivity",
@@ -43,6 +50,7 @@ __all__ = [
     "RelevanceMassAccuracy",
     "RelativeInputStability",
     "RelevanceRankAccuracy",
+    "SmoothMPRT",
     "TopKIntersection",
     "check_batch",
     "plot_roar",

@@ -4,7 +4,11 @@ For LeNet and the small VGG trained on the semi-natural dataset: cascading (top-
 independent parameter randomisation, and data randomisation (a model trained on permuted
 labels), for eleven explanation methods, scored with Spearman rank correlation (signed and
 of absolute values), SSIM and HOG similarity. Each randomisation step is explained once; all
-similarities are computed from the stored maps.
+similarities are computed from the stored maps. Two repaired variants of the parameter test
+(Hedström et al. 2023, "Sanity Checks Revisited: An Exploration to Repair the Model Parameter
+Randomisation Test") add a column each: sMPRT, the Spearman similarity of ``|a|`` averaged
+over noisy inputs, and eMPRT, the relative rise in explanation complexity (histogram
+entropy), both between the original and the fully randomised model.
 """
 
 from __future__ import annotations
@@ -27,12 +31,14 @@ from ..explainers import (
     IntegratedGradients,
     Saliency,
 )
-from ..metrics.randomisation import DataRandomisation, ModelParameterRandomisation
+from ..metrics.randomisation import DataRandomisation, EfficientMPRT, ModelParameterRandomisation, SmoothMPRT
 from ..registry import SIMILARITIES
 from ..report import plot_randomisation_curves, plot_randomisation_grid, save_table, to_markdown
 from ._common import RunSettings, prepare
 
 SIMILARITY_NAMES = {"spearman_abs": "Spearman (abs)", "spearman": "Spearman", "ssim": "SSIM", "hog": "HOG"}
+#: Column labels of the table: the similarities, and eMPRT's score, which is no similarity.
+DISPLAY_NAMES = {**SIMILARITY_NAMES, "complexity_rise": "complexity rise"}
 #: A method passes when its mean Spearman (abs) similarity under full cascading
 #: randomisation is below this value (the paper reads "near zero" off its figures).
 PASS_THRESHOLD = 0.3
@@ -64,6 +70,10 @@ class SanityChecksSettings(RunSettings):
         Its training epochs and batch size.
     random_label_lr : float
         Its learning rate.
+    smprt_samples : int
+        Copies of the input (one without noise) per sMPRT explanation.
+    smprt_noise : float
+        sMPRT's noise standard deviation, as a fraction of each input's value range.
     """
 
     archs: tuple[str, ...]
@@ -75,12 +85,15 @@ class SanityChecksSettings(RunSettings):
     random_label_epochs: int
     random_label_batch_size: int = 32
     random_label_lr: float = 1e-3
+    smprt_samples: int = 10
+    smprt_noise: float = 0.1
 
     @classmethod
     def full(cls) -> SanityChecksSettings:
         return cls(
             mode="full", archs=("lenet", "vgg"), n_train=20000, n_test=2000, model_epochs=None, n_explain=32,
             ig_steps=32, sg_samples=32, ng=(10, 10), random_label_n=1000, random_label_epochs=60,
+            smprt_samples=20,
         )  # fmt: skip
 
     @classmethod
@@ -88,6 +101,7 @@ class SanityChecksSettings(RunSettings):
         return cls(
             mode="quick", archs=("lenet",), n_train=3000, n_test=300, model_epochs=3, n_explain=6,
             ig_steps=4, sg_samples=3, ng=(2, 2), random_label_n=128, random_label_epochs=60,
+            smprt_samples=3,
         )  # fmt: skip
 
 
@@ -130,6 +144,28 @@ def _similarity_rows(arch, method, test, reference, maps_by_step) -> list[dict[s
                         score=score,
                     )
                 )
+    return rows
+
+
+def _repaired_mprt_rows(arch, method_name, model, x, y, method, s, seed, device) -> list[dict[str, Any]]:
+    """sMPRT (Spearman of ``|a|``) and eMPRT (complexity rise) on the fully randomised model,
+    the cascading test's last step (same seeds)."""
+    rows = []
+    for test, score_name, metric in (
+        ("sMPRT", "spearman_abs", SmoothMPRT(nr_samples=s.smprt_samples, noise_magnitude=s.smprt_noise,
+                                             seed=seed, skip_layers=True, return_last_correlation=True)),
+        ("eMPRT", "complexity_rise", EfficientMPRT(seed=seed)),
+    ):  # fmt: skip
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # constant maps: NaN
+            scores = np.asarray(metric(model, x, y, explain_func=method, device=device), dtype=np.float64)
+        step = list(metric.explanations_)[-1]
+        rows += [
+            dict(
+                arch=arch, test=test, method=method_name, step=step, similarity=score_name, sample=i, score=v
+            )
+            for i, v in enumerate(scores)
+        ]
     return rows
 
 
@@ -202,6 +238,7 @@ def run_sanity_checks(
                     random_model, x, y, method, {"device": device} if device else {}, 64
                 )
                 rows += _similarity_rows(arch, method_name, "data", reference, {"random labels": random_maps})
+            rows += _repaired_mprt_rows(arch, method_name, model, x, y, method, s, seed, device)
         plot_randomisation_curves(
             cascading, prep.file(f"{arch}_cascading", f"{arch}_cascading.png"),
             title=f"{arch}: cascading randomisation (Spearman of |a|)",
@@ -230,7 +267,7 @@ def run_sanity_checks(
 
 def display_table(summary: pd.DataFrame) -> pd.DataFrame:
     """The summary with readable similarity names (``"Spearman (abs)"`` for ``spearman_abs``)."""
-    return summary.rename(columns=SIMILARITY_NAMES, level="similarity")
+    return summary.rename(columns=DISPLAY_NAMES, level="similarity")
 
 
 def summarise_sanity_checks(scores: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:

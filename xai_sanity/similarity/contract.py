@@ -72,8 +72,9 @@ def similarity_scores(func: Callable, a: Any, b: Any) -> np.ndarray:
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
     if scores.shape[0] != len(a):
         raise ValueError(
-            f"similarity_func returned {scores.shape[0]} scores for {len(a)} samples; a function "
-            "that compares whole batches must be registered (xai_sanity.register(kind='similarity')) "
-            "or marked with xai_sanity.similarity.batched"
+            f"similarity_func returned {scores.shape[0]} scores for {len(a)} samples; it must return "
+            "one score per sample pair (quantus.similarity_func.difference, for one, returns a map), "
+            "and a function that compares whole batches must be registered "
+            "(xai_sanity.register(kind='similarity')) or marked with xai_sanity.similarity.batched"
         )
     return scores

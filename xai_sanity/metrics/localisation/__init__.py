@@ -17,6 +17,10 @@ Common conventions:
   With one-channel attributions, a many-channel mask must repeat the same mask in every
   channel; with many-channel attributions, a one-channel mask applies to every channel
   and each (channel, position) pair is a feature.
+* Images ``(N, C, H, W)`` and time series ``(N, C, T)`` take masks ``(N, 1, H, W)`` and
+  ``(N, 1, T)``; tables ``(N, F)`` take masks ``(N, F)``, one flag per feature. Quantus 0.6
+  declares tables for these metrics too, but its mask check refuses ``(N, F)`` masks; here
+  they are scored as Quantus's own scoring of flattened maps would score them.
 * A score that is undefined for a sample (for example an empty mask) is NaN, and each
   call emits one ``RuntimeWarning`` per kind of problem that names how many samples are
   affected. These warnings are emitted whatever ``disable_warnings`` says, because they

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
-from quantus.helpers.enums import EvaluationCategory, ScoreDirection
+from quantus.helpers.enums import DataType, EvaluationCategory, ScoreDirection
 
 from ..base import Metric
 from ._problems import NON_FINITE, SampleProblems, finite_samples
@@ -102,6 +102,9 @@ class LocalisationMetric(SampleProblems, Metric):
 
     evaluation_category: ClassVar[EvaluationCategory] = EvaluationCategory.LOCALISATION
     score_direction: ClassVar[ScoreDirection] = ScoreDirection.HIGHER
+    # As Quantus declares: masks (N, 1, ...) for images and series, (N, F) for tables
+    # (which Quantus 0.6's mask check refuses; here they are scored as Quantus's maths would).
+    data_applicability: ClassVar[set] = {DataType.IMAGE, DataType.TIMESERIES, DataType.TABULAR}
     requires_s_batch: ClassVar[bool] = True
     # In the default suite, localisation is scored on |a|: for signed maps (Gradient, IG)
     # relevance mass inside the mask is otherwise ill-posed (Quantus's default is abs=False).

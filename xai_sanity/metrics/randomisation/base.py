@@ -8,6 +8,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from quantus.functions.normalise_func import normalise_by_max
+from quantus.functions.similarity_func import ssim as quantus_ssim
 from torch import nn
 
 from ..._validation import model_device
@@ -29,10 +31,41 @@ def resolve_similarity(similarity_func: str | Callable) -> Callable:
     raise TypeError(f"similarity_func must be a registered name or a callable, got {similarity_func!r}")
 
 
-def preprocess(a: np.ndarray, normalise: bool, absolute: bool) -> np.ndarray:
-    """Normalise each map by its max |a| (all-zero maps left alone), then take |a|."""
+def preprocess(
+    a: np.ndarray, normalise: bool, absolute: bool, normalise_func: Callable | None = None
+) -> np.ndarray:
+    """Normalise each map on its own, then take ``|a|``.
+
+    Parameters
+    ----------
+    a : numpy.ndarray
+        Maps ``(N, ...)``.
+    normalise : bool
+        Whether to normalise.
+    absolute : bool
+        Whether to take ``|a|`` after normalising.
+    normalise_func : callable, optional
+        A Quantus-style ``normalise_func``, applied to each map as a batch of one (so that
+        a sample's map never depends on the other samples). None (or Quantus's
+        ``normalise_by_max``): divide each map by its max ``|a|``, all-zero maps left alone.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 maps of the same shape.
+
+    Examples
+    --------
+    >>> preprocess(np.array([[1.0, -2.0], [0.5, 0.25]]), normalise=True, absolute=True)
+    array([[0.5, 1. ],
+           [1. , 0.5]], dtype=float32)
+    """
     a = np.asarray(a, dtype=np.float32)
-    if normalise:
+    if normalise and normalise_func is not None and normalise_func is not normalise_by_max:
+        a = np.concatenate(
+            [np.asarray(normalise_func(a[i : i + 1]), dtype=np.float32) for i in range(len(a))]
+        )
+    elif normalise:
         peak = np.abs(a.reshape(len(a), -1)).max(1).reshape((-1,) + (1,) * (a.ndim - 1))
         a = np.divide(a, peak, out=np.zeros_like(a), where=peak > 0)
     return np.abs(a) if absolute else a
@@ -51,27 +84,41 @@ class ExplainingMetric(Metric):
         batch_size: int,
     ) -> np.ndarray:
         a = explain_in_chunks(explain_func, model, x, y, batch_size, kwargs=explain_func_kwargs)
-        return preprocess(a, self.normalise, self.abs)
+        return self._preprocess(a)
+
+    def _preprocess(self, a: np.ndarray) -> np.ndarray:
+        """:func:`preprocess` with the metric's ``normalise``, ``abs`` and ``normalise_func``."""
+        return preprocess(a, self.normalise, self.abs, getattr(self, "normalise_func", None))
 
     def _similarity(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         func = self._similarity_func
         if np.ndim(a) < 4 and func in (SIMILARITIES["ssim"], SIMILARITIES["hog"]):
-            func = self._non_image_fallback(func)
+            func = self._non_image_fallback(func, a)
         # Compare on the model's device (batched similarity functions take tensors there).
         device = getattr(self, "_device", None)
         if device is not None and device.type != "cpu" and is_batched(self._similarity_func):
             a, b = torch.as_tensor(a, device=device), torch.as_tensor(b, device=device)
         return similarity_scores(func, a, b)
 
-    def _non_image_fallback(self, func: Callable) -> Callable:
-        """SSIM on time-series/tabular maps: Quantus's SSIM of the flattened maps; HOG: an error."""
+    def _non_image_fallback(self, func: Callable, a: np.ndarray) -> Callable:
+        """SSIM on time-series/tabular maps: Quantus's SSIM of the flattened maps; HOG: an error.
+
+        Quantus's SSIM slides a window of 7 values along the flattened map, so maps of fewer
+        than 7 values (a table of 6 features) get a clear ``ValueError`` here, where Quantus
+        raises scikit-image's error about the window size.
+        """
         if func is SIMILARITIES["hog"]:
             raise ValueError(
                 "HOG similarity needs image maps (N, C, H, W); for time series or tables use "
                 "similarity_func='spearman' (or 'pearson', 'mse')"
             )
-        from quantus.functions.similarity_func import ssim as quantus_ssim
-
+        n_values = int(np.prod(np.shape(a)[1:]))
+        if n_values < 7:
+            raise ValueError(
+                f"{type(self).__name__}: SSIM on non-image maps is Quantus's SSIM of the flattened maps, "
+                f"which needs at least 7 values per map, got {n_values}; pass another similarity_func "
+                "(e.g. 'spearman', 'pearson' or 'mse')"
+            )
         warnings.warn(
             f"{type(self).__name__}: SSIM is an image measure; on these non-image maps it falls back "
             "to Quantus's SSIM of the flattened maps (as Quantus computes it)",
@@ -125,7 +172,7 @@ class ExplainingMetric(Metric):
     def _reference(self, model, x, y, a, explain_func, ekw, batch_size) -> np.ndarray:
         """The explanations compared against: ``a_batch`` if given, else explain ``model``."""
         if a is not None:
-            return preprocess(a, self.normalise, self.abs)
+            return self._preprocess(a)
         return self._explain(model, x, y, explain_func, ekw, batch_size)
 
     def evaluate_batch(self, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover - not used

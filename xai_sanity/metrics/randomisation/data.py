@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from quantus.helpers.enums import EvaluationCategory, ScoreDirection
+from quantus.helpers.enums import DataType, EvaluationCategory, ScoreDirection
 from torch import nn
 
 from ..._model_ops import (
@@ -46,9 +46,15 @@ class DataRandomisation(ExplainingMetric):
     similarity_func : str or callable, default "spearman"
     seed : int, default 42
     abs, normalise : bool, default True, True
+    normalise_func : callable, optional
+        A Quantus-style normalisation, applied to each map on its own (Quantus applies it to
+        each batch of maps together, so that with a scale-sensitive ``similarity_func`` its
+        scores depend on ``batch_size``). Default: divide each map by its max ``|a|``.
     """
 
     name = "Data Randomisation"
+    # No Quantus counterpart; runs on each of these (tests/test_quantus_dropin.py).
+    data_applicability = {DataType.IMAGE, DataType.TIMESERIES, DataType.TABULAR}
     score_direction = ScoreDirection.LOWER
     evaluation_category = EvaluationCategory.RANDOMISATION
     in_default_suite = False

@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from quantus.helpers.enums import EvaluationCategory, ScoreDirection
+from quantus.helpers.enums import DataType, EvaluationCategory, ScoreDirection
 from torch import nn
+from tqdm.auto import tqdm
 
 from ..._model_ops import (
     randomisable_layers,
@@ -17,7 +18,7 @@ from ..._model_ops import (
     swapped_parameters,
 )
 from ..._safety import model_guard
-from .base import LAYER_ORDERS, LAYER_SEEDS, ExplainingMetric, preprocess
+from .base import LAYER_ORDERS, LAYER_SEEDS, ExplainingMetric
 
 
 class ModelParameterRandomisation(ExplainingMetric):
@@ -57,6 +58,10 @@ class ModelParameterRandomisation(ExplainingMetric):
     abs, normalise : bool, default True, True
         Take ``|a|`` / divide each map by its max ``|a|`` before comparing (Quantus's
         defaults; Spearman of ``|a|`` is the paper's "absolute" rank correlation).
+    normalise_func : callable, optional
+        A Quantus-style normalisation, applied to each map on its own (Quantus applies it to
+        each batch of maps together, so that with a scale-sensitive ``similarity_func`` its
+        scores depend on ``batch_size``). Default: divide each map by its max ``|a|``.
 
     Returns
     -------
@@ -80,6 +85,8 @@ class ModelParameterRandomisation(ExplainingMetric):
     """
 
     name = "Model Parameter Randomisation"
+    # As Quantus's MPRT; run and compared with it on each in tests/test_quantus_dropin.py.
+    data_applicability = {DataType.IMAGE, DataType.TIMESERIES, DataType.TABULAR}
     score_direction = ScoreDirection.LOWER
     evaluation_category = EvaluationCategory.RANDOMISATION
     suite_params = {"return_average_correlation": True}
@@ -182,7 +189,7 @@ class ModelParameterRandomisation(ExplainingMetric):
         with model_guard(model, eval_mode=False, freeze=False):
             model.eval()
             original = self._explain(model, x, y, explain_func, ekw, batch_size)
-            reference = original if a is None else preprocess(a, self.normalise, self.abs)
+            reference = original if a is None else self._preprocess(a)
             if reference.shape != original.shape:
                 raise ValueError(
                     f"a_batch of shape {a.shape} does not match explanations of shape {original.shape}"
@@ -190,6 +197,13 @@ class ModelParameterRandomisation(ExplainingMetric):
             scores["original"] = self._similarity(reference, original)
             self.explanations_ = {"original": original}
             n_steps = len(self.selected_layers(model))
+            # Quantus's display_progressbar: one tick per step, the cost (explanation passes) up front.
+            bar = tqdm(
+                total=n_steps if not self.skip_layers else 1,
+                desc=f"{type(self).__name__}: {n_steps if not self.skip_layers else 1} explanation passes of {len(x)} inputs",
+                disable=not self._display_progressbar,
+                leave=False,
+            )
             for i, (name, replacements) in enumerate(self.steps(model)):
                 if self.skip_layers and i < n_steps - 1:
                     continue
@@ -197,6 +211,8 @@ class ModelParameterRandomisation(ExplainingMetric):
                     randomised = self._explain(model, x, y, explain_func, ekw, batch_size)
                 self.explanations_[name] = randomised
                 scores[name] = self._similarity(reference, randomised)
+                bar.update(1)
+            bar.close()
         steps = [k for k in scores if k != "original"]
         if self.return_average_correlation:
             return np.mean(np.stack([scores[k] for k in steps]), axis=0).tolist()

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from quantus.helpers.enums import EvaluationCategory, ScoreDirection
+from quantus.helpers.enums import DataType, EvaluationCategory, ScoreDirection
 
 from ..._safety import make_generator, model_guard
 from ..._validation import as_model_input
@@ -34,9 +34,23 @@ class RandomLogit(ExplainingMetric):
         Quantus's keyword; when given it must equal the model's number of outputs.
     seed : int, default 42
     abs, normalise : bool, default False, True
+    normalise_func : callable, optional
+        A Quantus-style normalisation, applied to each map on its own (Quantus applies it to
+        each batch of maps together, so that with a scale-sensitive ``similarity_func`` its
+        scores depend on ``batch_size``). Default: divide each map by its max ``|a|``.
+
+    Notes
+    -----
+    Differences from Quantus: the off classes come from a private generator seeded with
+    ``seed`` (Quantus reseeds the global numpy generator in every batch), so they differ
+    from Quantus's for more than two classes. The default SSIM of image maps is a 2-D SSIM
+    (Quantus's default is scikit-image's SSIM of the flattened maps; pass
+    ``similarity_func=quantus.similarity_func.ssim`` for it).
     """
 
     name = "Random Logit"
+    # As Quantus's RandomLogit; the default SSIM needs at least 7 values per non-image map.
+    data_applicability = {DataType.IMAGE, DataType.TIMESERIES, DataType.TABULAR}
     score_direction = ScoreDirection.LOWER
     evaluation_category = EvaluationCategory.RANDOMISATION
 

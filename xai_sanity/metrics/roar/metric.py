@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 import torch
-from quantus.helpers.enums import EvaluationCategory, ScoreDirection
+from quantus.helpers.enums import DataType, EvaluationCategory, ScoreDirection
 from torch import nn
 
 from ..._safety import model_guard
@@ -135,6 +135,9 @@ class ROAR(Metric):
     """
 
     name = "ROAR"
+    # Not TABULAR: per_pixel=True (the default) sums the attributions over axis 1, which for
+    # (N, F) rows is every feature, so a table loses all of its features or none.
+    data_applicability = {DataType.IMAGE, DataType.TIMESERIES}
     score_direction = ScoreDirection.LOWER
     evaluation_category = EvaluationCategory.FAITHFULNESS
     in_default_suite = False

@@ -16,7 +16,9 @@ the shared loop lives in :mod:`.base` and the noise in :mod:`.perturbation`.
 
 The metrics can replace the Quantus metrics of the same names: they take the same
 constructor parameters with the same defaults and give the same scores for the same
-perturbations. They differ in how the work is done:
+perturbations. Like Quantus's, they take images ``(N, C, H, W)``, time series
+``(N, C, T)`` and tables ``(N, F)``, in any floating dtype (float64 batches reach a float32
+model in its dtype). They differ in how the work is done:
 
 * **Batched explanations.** Quantus explains the batch once per perturbation index, i.e.
   ``nr_samples`` explain calls of N inputs each. Here the N x ``nr_samples`` perturbed

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
-from quantus.helpers.enums import EvaluationCategory, ScoreDirection
+from quantus.helpers.enums import DataType, EvaluationCategory, ScoreDirection
 from quantus.helpers.model.model_interface import ModelInterface
 from torch import nn
 
@@ -85,6 +85,8 @@ class RobustnessMetric(SampleProblems, Metric):
 
     evaluation_category: ClassVar[EvaluationCategory] = EvaluationCategory.ROBUSTNESS
     score_direction: ClassVar[ScoreDirection] = ScoreDirection.LOWER
+    # As Quantus declares for all four; inputs (N, C, H, W), (N, C, T) or (N, F).
+    data_applicability: ClassVar[set] = {DataType.IMAGE, DataType.TIMESERIES, DataType.TABULAR}
     # Each metric explains N x nr_samples inputs: the default suite uses a few samples.
     in_default_suite: ClassVar[bool] = True
     suite_params: ClassVar[dict[str, Any]] = {"nr_samples": 3}

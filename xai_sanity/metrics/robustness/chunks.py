@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from quantus.helpers.model.model_interface import ModelInterface
 
-from ..._validation import model_device
+from ..._validation import as_model_input
 from .._plumbing import explain_in_chunks
 
 __all__ = ["CHUNK_VALUE_BUDGET", "DEFAULT_CHUNK_SIZE", "explain_rows", "predict_labels", "resolve_chunk_size"]
@@ -73,7 +73,8 @@ def predict_labels(model: Any, x: np.ndarray, chunk: int) -> np.ndarray:
     """Predicted classes of ``x``, in forward passes of at most ``chunk`` inputs.
 
     ``model`` is a Quantus model wrapper, or a torch module when a metric's
-    ``evaluate_batch`` is called directly.
+    ``evaluate_batch`` is called directly (the inputs then cast to the module's dtype and
+    device, so float64 batches reach a float32 model).
     """
     labels = []
     for start in range(0, len(x), chunk):
@@ -82,7 +83,6 @@ def predict_labels(model: Any, x: np.ndarray, chunk: int) -> np.ndarray:
             out = model.predict(piece)
         else:
             with torch.no_grad():
-                inputs = torch.as_tensor(piece, device=model_device(model))
-                out = model(inputs).cpu().numpy()
+                out = model(as_model_input(piece, model)).cpu().numpy()
         labels.append(np.asarray(out).argmax(axis=-1))
     return np.concatenate(labels)
