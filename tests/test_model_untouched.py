@@ -235,6 +235,14 @@ def test_setting_a_preset_parameter_after_construction_takes_effect():
     sg.noise_level = 0.4
     np.testing.assert_array_equal(sg(model, x, y), xs.SmoothGrad(n_samples=2, noise_level=0.4)(model, x, y))
     assert "weight_noise" not in xs.NoiseGrad().get_params()
+    # scikit-learn's get_params / set_params / clone, nested parameters included.
+    ng = xs.NoiseGrad(base=xs.IntegratedGradients(steps=4), n_models=2)
+    assert ng.get_params()["base__steps"] == 4 and "base__steps" not in ng.get_params(deep=False)
+    assert ng.set_params(noise_level=0.3, base__steps=8) is ng
+    assert ng.noise_level == 0.3 and ng.base.steps == 8
+    assert ng.clone() == ng and ng.clone() is not ng and ng.clone(n_models=3).n_models == 3
+    with pytest.raises(TypeError, match="no parameter"):
+        ng.set_params(weight_noise=0.1)
     with pytest.raises(ValueError, match="noise_level"):
         xs.NoiseGrad(noise_level=-1)(model, x, y)
     with pytest.raises(ValueError, match="noise_mode"):

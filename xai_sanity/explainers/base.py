@@ -60,9 +60,39 @@ class Explainer:
             if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
         ]
 
-    def get_params(self) -> dict[str, Any]:
-        """The constructor parameters of this explain function."""
-        return {name: getattr(self, name) for name in self._param_names()}
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor parameters, under their public names (scikit-learn style).
+
+        With ``deep``, an explainer-valued parameter (an enhancer's ``base``) also contributes
+        its own parameters as ``base__name``.
+        """
+        params = {name: getattr(self, name) for name in self._param_names()}
+        if deep:
+            for name, value in list(params.items()):
+                if isinstance(value, Explainer):
+                    params.update({f"{name}__{k}": v for k, v in value.get_params(deep=True).items()})
+        return params
+
+    def set_params(self, **params: Any) -> Explainer:
+        """Set parameters in place and return ``self`` (``base__steps=16`` reaches a nested
+        explainer); unknown names raise ``TypeError``. Validation happens at use."""
+        nested: dict[str, dict[str, Any]] = {}
+        for key, value in params.items():
+            name, _, sub = key.partition("__")
+            if name not in self._param_names():
+                raise TypeError(
+                    f"{type(self).__name__} has no parameter {name!r}; its parameters are {self._param_names()}"
+                )
+            if sub:
+                nested.setdefault(name, {})[sub] = value
+            else:
+                setattr(self, name, value)
+        for name, sub_params in nested.items():
+            inner = getattr(self, name)
+            if not isinstance(inner, Explainer):
+                raise TypeError(f"{name!r} is not an explainer, so {name}__... cannot be set")
+            inner.set_params(**sub_params)
+        return self
 
     def clone(self, **overrides: Any) -> Explainer:
         """A copy with some parameters replaced; unknown names raise ``TypeError``."""
@@ -72,14 +102,16 @@ class Explainer:
                 f"{type(self).__name__} got unexpected keyword argument(s) {sorted(unknown)}; "
                 f"its parameters are {self._param_names()}"
             )
-        return type(self)(**{**self.get_params(), **overrides})
+        return type(self)(**{**self.get_params(deep=False), **overrides})
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params(deep=False).items())
         return f"{type(self).__name__}({args})"
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and _params_equal(self.get_params(), other.get_params())
+        return type(other) is type(self) and _params_equal(
+            self.get_params(deep=False), other.get_params(deep=False)
+        )
 
     __hash__ = object.__hash__
 
