@@ -18,8 +18,8 @@ from typing import Any, ClassVar
 import numpy as np
 from quantus.helpers.enums import DataType, EvaluationCategory, ScoreDirection
 
+from .._problems import NON_FINITE, SampleProblems, finite_samples
 from ..base import Metric
-from ._problems import NON_FINITE, SampleProblems, finite_samples
 from .functional import Problems
 
 __all__ = ["LocalisationMetric", "check_bool", "with_common_parameters"]

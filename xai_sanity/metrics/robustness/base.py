@@ -5,7 +5,7 @@ perturbed inputs in chunks, compares their explanations with the original ones o
 of perturbation indices at a time (:meth:`RobustnessMetric._step_scores`) and reduces the
 ``(N, nr_samples)`` table of step scores to one score per sample. Samples with NaN or Inf
 in an explanation, or whose score is undefined, score NaN and are counted for one warning
-per problem and call (:class:`..localisation._problems.SampleProblems`).
+per problem and call (:class:`xai_sanity.metrics._problems.SampleProblems`).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from quantus.helpers.model.model_interface import ModelInterface
 from torch import nn
 
 from ..._validation import model_device
+from .._problems import SampleProblems, finite_samples
 from ..base import Metric
-from ..localisation._problems import SampleProblems, finite_samples
 from . import chunks, perturbation
 from .chunks import CHUNK_VALUE_BUDGET, DEFAULT_CHUNK_SIZE
 from .perturbation import check_int, check_noise

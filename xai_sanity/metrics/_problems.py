@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from quantus.helpers.model.model_interface import ModelInterface
 
-from .._plumbing import explain_in_chunks
+from ._plumbing import explain_in_chunks
 
 __all__ = ["NON_FINITE", "FiniteSamplesNormaliser", "SampleProblems", "caller_stacklevel", "finite_samples"]
 
