@@ -146,20 +146,7 @@ class NoiseEnsemble(Explainer):
         batch_size: int | None = None,
         progress: bool = False,
     ) -> None:
-        self.base = base
-        self.base_kwargs = base_kwargs
-        self.n_samples = n_samples
-        self.n_models = n_models
-        self.input_noise = input_noise
-        self.input_noise_relative = input_noise_relative
-        self.weight_noise = weight_noise
-        self.weight_noise_mode = weight_noise_mode
-        self.statistic = statistic
-        self.unbiased = unbiased
-        self.seed = seed
-        self.generator = generator
-        self.batch_size = batch_size
-        self.progress = progress
+        self._store(locals())
 
     # -- parameters ---------------------------------------------------------------------
     #: Engine setting -> the public parameter of a preset that sets it (for error messages);

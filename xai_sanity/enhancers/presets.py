@@ -49,15 +49,7 @@ class SmoothGrad(NoiseEnsemble):
         batch_size: int | None = None,
         progress: bool = False,
     ) -> None:
-        self.base = base
-        self.base_kwargs = base_kwargs
-        self.n_samples = n_samples
-        self.noise_level = noise_level
-        self.noise_relative = noise_relative
-        self.seed = seed
-        self.generator = generator
-        self.batch_size = batch_size
-        self.progress = progress
+        self._store(locals())
 
     def _settings(self) -> dict[str, Any]:
         return {
@@ -102,10 +94,7 @@ class VarGrad(SmoothGrad):
         batch_size: int | None = None,
         progress: bool = False,
     ) -> None:
-        super().__init__(
-            base, base_kwargs, n_samples, noise_level, noise_relative, seed, generator, batch_size, progress
-        )
-        self.unbiased = unbiased
+        self._store(locals())
 
 
 class NoiseGrad(NoiseEnsemble):
@@ -132,15 +121,7 @@ class NoiseGrad(NoiseEnsemble):
         batch_size: int | None = None,
         progress: bool = False,
     ) -> None:
-        self.base = base
-        self.base_kwargs = base_kwargs
-        self.n_models = n_models
-        self.noise_level = noise_level
-        self.noise_mode = noise_mode
-        self.seed = seed
-        self.generator = generator
-        self.batch_size = batch_size
-        self.progress = progress
+        self._store(locals())
 
     def _settings(self) -> dict[str, Any]:
         return {
@@ -185,18 +166,7 @@ class NoiseGradPlusPlus(NoiseEnsemble):
         batch_size: int | None = None,
         progress: bool = False,
     ) -> None:
-        self.base = base
-        self.base_kwargs = base_kwargs
-        self.n_models = n_models
-        self.n_samples = n_samples
-        self.noise_level = noise_level
-        self.input_noise_level = input_noise_level
-        self.noise_mode = noise_mode
-        self.input_noise_relative = input_noise_relative
-        self.seed = seed
-        self.generator = generator
-        self.batch_size = batch_size
-        self.progress = progress
+        self._store(locals())
 
     def _settings(self) -> dict[str, Any]:
         return {

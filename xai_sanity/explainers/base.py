@@ -60,6 +60,11 @@ class Explainer:
             if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
         ]
 
+    def _store(self, arguments: dict[str, Any]) -> None:
+        """Store the constructor's arguments (``locals()``) under their names, unchanged."""
+        for name in self._param_names():
+            setattr(self, name, arguments[name])
+
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """The constructor parameters, under their public names (scikit-learn style).
 
