@@ -236,7 +236,7 @@ class RobustnessMetric(SampleProblems, Metric):
         ``positions`` are the samples' positions in ``x_batch``, which seed their noise.
         """
         n = len(x)
-        chunk = chunks.resolve_chunk_size(self.chunk_size, x)
+        chunk = chunks.resolve_chunk_size(self.chunk_size, x, model)
         steps_per_group = max(1, chunk // n)
         generators = (
             perturbation.sample_generators(self.seed, positions) if self._noise_kind is not None else None

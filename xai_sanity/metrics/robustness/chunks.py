@@ -14,7 +14,9 @@ from typing import Any
 import numpy as np
 import torch
 from quantus.helpers.model.model_interface import ModelInterface
+from torch import nn
 
+from ..._memory import auto_chunk
 from ..._validation import as_model_input
 from .._plumbing import explain_in_chunks
 
@@ -27,7 +29,7 @@ DEFAULT_CHUNK_SIZE = 1024
 CHUNK_VALUE_BUDGET = 2**24
 
 
-def resolve_chunk_size(chunk_size: int | None, x: np.ndarray) -> int:
+def resolve_chunk_size(chunk_size: int | None, x: np.ndarray, model: Any = None) -> int:
     """The inputs per model call: ``chunk_size``, or for None a size that fits the value budget.
 
     Parameters
@@ -36,17 +38,26 @@ def resolve_chunk_size(chunk_size: int | None, x: np.ndarray) -> int:
         The metric's ``chunk_size``.
     x : numpy.ndarray
         The batch ``(N, ...)``; only the size of one input matters.
+    model : torch.nn.Module or Quantus model wrapper, optional
+        With a model, the chunk also fits the package's memory budget
+        (:func:`xai_sanity._memory.auto_chunk`, ``$XAI_SANITY_MEMORY_BUDGET``).
 
     Returns
     -------
     int
         ``chunk_size`` if given, else :data:`DEFAULT_CHUNK_SIZE`, reduced so that a chunk
-        holds at most :data:`CHUNK_VALUE_BUDGET` input values (at least 1).
+        holds at most :data:`CHUNK_VALUE_BUDGET` input values and, with a model, fits the
+        memory budget (at least 1).
     """
     if chunk_size is not None:
         return chunk_size
     per_input = max(1, int(np.prod(x.shape[1:])))
-    return max(1, min(DEFAULT_CHUNK_SIZE, CHUNK_VALUE_BUDGET // per_input))
+    chunk = max(1, min(DEFAULT_CHUNK_SIZE, CHUNK_VALUE_BUDGET // per_input))
+    raw = model.get_model() if isinstance(model, ModelInterface) else model
+    if isinstance(raw, nn.Module):
+        # The package's memory policy: no more inputs per explain call than the budget holds.
+        chunk = min(chunk, auto_chunk(raw, as_model_input(x[:1], raw)))
+    return chunk
 
 
 def explain_rows(
