@@ -34,12 +34,12 @@ def model_device(model: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
-def model_dtype(model: nn.Module) -> torch.dtype:
-    """The model's floating dtype (of its first floating parameter or buffer; float32 if none)."""
+def model_dtype(model: nn.Module, default: torch.dtype = torch.float32) -> torch.dtype:
+    """The model's floating dtype (of its first floating parameter or buffer; ``default`` if none)."""
     for tensor in (*model.parameters(), *model.buffers()):
         if tensor.is_floating_point():
             return tensor.dtype
-    return torch.float32
+    return default
 
 
 def as_model_input(x: object, model: nn.Module) -> torch.Tensor:

@@ -32,6 +32,7 @@ from ._validation import (
     check_non_negative,
     check_positive_int,
     check_targets_in_range,
+    model_dtype,
     resolve_device,
 )
 
@@ -167,7 +168,7 @@ def fit(
     dev = resolve_device(device, model)
     cpu = torch.device("cpu")
     inputs = as_input_tensor(x, cpu, name="x")
-    inputs = inputs.to(_float_dtype(model, inputs.dtype))
+    inputs = inputs.to(model_dtype(model, default=inputs.dtype))
     check_input_layout(model, inputs.shape, name="x")
     labels = as_target_tensor(y, inputs.shape[0], cpu, name="y")
     if permute_labels:
@@ -242,11 +243,6 @@ def fit(
     return result
 
 
-def _float_dtype(model: nn.Module, xb_dtype: torch.dtype) -> torch.dtype:
-    """The model's floating dtype (inputs are cast to it), or the inputs' own."""
-    return next((t.dtype for t in model.parameters() if t.is_floating_point()), xb_dtype)
-
-
 def train(
     model: nn.Module,
     x: np.ndarray | torch.Tensor,
@@ -292,10 +288,11 @@ def evaluate_accuracy(
     inputs = as_input_tensor(x, cpu, name="x")
     labels = as_target_tensor(y, inputs.shape[0], cpu, name="y")
     check_input_layout(model, inputs.shape, name="x")
+    dtype = model_dtype(model, default=inputs.dtype)  # batches are cast to the model's dtype
     correct = 0
     with model_guard(model), torch.no_grad():
         for begin in range(0, inputs.shape[0], batch_size):
-            xb = inputs[begin : begin + batch_size].to(dev, dtype=_float_dtype(model, xb_dtype=inputs.dtype))
+            xb = inputs[begin : begin + batch_size].to(dev, dtype=dtype)
             out = model(xb)
             if begin == 0:
                 if out.ndim != 2:

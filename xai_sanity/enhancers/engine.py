@@ -238,7 +238,7 @@ class NoiseEnsemble(Explainer):
         for draw_seeds in seeds:
             bar.update(1)
             # Drop the previous draw's weights before drawing the next: one noisy copy at a time.
-            swap = noisy = None
+            noisy = None
             swap = contextlib.nullcontext()
             if perturb:
                 draw_gen.manual_seed(draw_seeds[0])

@@ -26,6 +26,7 @@ from .._validation import (
     check_model,
     check_reduce_axes,
     check_targets_in_range,
+    model_dtype,
     resolve_device,
 )
 
@@ -171,12 +172,7 @@ class Explainer:
             check_input_layout(model, x.shape)
         # Compute in the model's floating dtype, as quantus.explain casts inputs to float32:
         # float64 numpy inputs would otherwise fail in the model's first layer.
-        model_dtype = next(
-            (t.dtype for t in (*model.parameters(), *model.buffers()) if t.is_floating_point()),
-            None,
-        )
-        if model_dtype is not None:
-            x = x.to(model_dtype)
+        x = x.to(model_dtype(model, default=x.dtype))
         y = as_target_tensor(targets, x.shape[0], dev)
         axes = check_reduce_axes(reduce_axes, x.ndim)
         self._check_params()
