@@ -40,6 +40,16 @@ ENGINE_SETTINGS = (
 )
 
 
+def engine_settings(**settings: Any) -> dict[str, Any]:
+    """The engine's settings: those given, the others at :class:`NoiseEnsemble`'s defaults
+    (no noise, one draw, the mean)."""
+    unknown = set(settings) - set(ENGINE_SETTINGS)
+    if unknown:
+        raise TypeError(f"unknown engine settings {sorted(unknown)}; they are {ENGINE_SETTINGS}")
+    defaults = inspect.signature(NoiseEnsemble.__init__).parameters
+    return {name: settings.get(name, defaults[name].default) for name in ENGINE_SETTINGS}
+
+
 def input_noise_std(inputs: torch.Tensor, std: float, relative: bool) -> torch.Tensor | None:
     """Per-input std of SmoothGrad's noise, broadcastable to ``inputs``; ``None`` for no noise.
 

@@ -7,14 +7,20 @@ engine's settings from them at each use (``_settings``), so there is one source 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-import torch
-
-from .engine import NoiseEnsemble
+from .._signatures import parameters_of, with_parameters
+from .engine import NoiseEnsemble, engine_settings
 
 __all__ = ["NoiseGrad", "NoiseGradPlusPlus", "SmoothGrad", "SmoothGradSquared", "VarGrad"]
+
+#: A preset's signature: the engine's ``base`` and ``base_kwargs``, the preset's own
+#: parameters, then the engine's seeding and chunking parameters.
+_preset = with_parameters(
+    parameters_of(NoiseEnsemble.__init__),
+    order=("base", "base_kwargs", ..., "seed", "generator", "batch_size", "progress"),
+    extra_keywords=False,
+)
 
 
 class SmoothGrad(NoiseEnsemble):
@@ -37,31 +43,20 @@ class SmoothGrad(NoiseEnsemble):
     _statistic = "mean"
     _public_names = {"input_noise": "noise_level", "input_noise_relative": "noise_relative"}
 
+    @_preset
     def __init__(
-        self,
-        base: str | Callable = "Gradient",
-        base_kwargs: dict[str, Any] | None = None,
-        n_samples: int = 50,
-        noise_level: float = 0.15,
-        noise_relative: bool = True,
-        seed: int | None = 0,
-        generator: torch.Generator | None = None,
-        batch_size: int | None = None,
-        progress: bool = False,
+        self, n_samples: int = 50, noise_level: float = 0.15, noise_relative: bool = True, **kwargs: Any
     ) -> None:
         self._store(locals())
 
     def _settings(self) -> dict[str, Any]:
-        return {
-            "n_samples": self.n_samples,
-            "n_models": 1,
-            "input_noise": self.noise_level,
-            "input_noise_relative": self.noise_relative,
-            "weight_noise": 0.0,
-            "weight_noise_mode": "multiplicative",
-            "statistic": self._statistic,
-            "unbiased": getattr(self, "unbiased", False),
-        }
+        return engine_settings(
+            n_samples=self.n_samples,
+            input_noise=self.noise_level,
+            input_noise_relative=self.noise_relative,
+            statistic=self._statistic,
+            unbiased=getattr(self, "unbiased", False),
+        )
 
 
 class SmoothGradSquared(SmoothGrad):
@@ -81,18 +76,14 @@ class VarGrad(SmoothGrad):
     name = "VarGrad"
     _statistic = "variance"
 
+    @_preset
     def __init__(
         self,
-        base: str | Callable = "Gradient",
-        base_kwargs: dict[str, Any] | None = None,
         n_samples: int = 50,
         noise_level: float = 0.15,
         noise_relative: bool = True,
         unbiased: bool = False,
-        seed: int | None = 0,
-        generator: torch.Generator | None = None,
-        batch_size: int | None = None,
-        progress: bool = False,
+        **kwargs: Any,
     ) -> None:
         self._store(locals())
 
@@ -109,31 +100,16 @@ class NoiseGrad(NoiseEnsemble):
     name = "NoiseGrad"
     _public_names = {"weight_noise": "noise_level", "weight_noise_mode": "noise_mode"}
 
+    @_preset
     def __init__(
-        self,
-        base: str | Callable = "Gradient",
-        base_kwargs: dict[str, Any] | None = None,
-        n_models: int = 10,
-        noise_level: float = 0.2,
-        noise_mode: str = "multiplicative",
-        seed: int | None = 0,
-        generator: torch.Generator | None = None,
-        batch_size: int | None = None,
-        progress: bool = False,
+        self, n_models: int = 10, noise_level: float = 0.2, noise_mode: str = "multiplicative", **kwargs: Any
     ) -> None:
         self._store(locals())
 
     def _settings(self) -> dict[str, Any]:
-        return {
-            "n_samples": 1,
-            "n_models": self.n_models,
-            "input_noise": 0.0,
-            "input_noise_relative": True,
-            "weight_noise": self.noise_level,
-            "weight_noise_mode": self.noise_mode,
-            "statistic": "mean",
-            "unbiased": False,
-        }
+        return engine_settings(
+            n_models=self.n_models, weight_noise=self.noise_level, weight_noise_mode=self.noise_mode
+        )
 
 
 class NoiseGradPlusPlus(NoiseEnsemble):
@@ -151,31 +127,25 @@ class NoiseGradPlusPlus(NoiseEnsemble):
         "input_noise": "input_noise_level",
     }
 
+    @_preset
     def __init__(
         self,
-        base: str | Callable = "Gradient",
-        base_kwargs: dict[str, Any] | None = None,
         n_models: int = 10,
         n_samples: int = 10,
         noise_level: float = 0.2,
         input_noise_level: float = 0.15,
         noise_mode: str = "multiplicative",
         input_noise_relative: bool = True,
-        seed: int | None = 0,
-        generator: torch.Generator | None = None,
-        batch_size: int | None = None,
-        progress: bool = False,
+        **kwargs: Any,
     ) -> None:
         self._store(locals())
 
     def _settings(self) -> dict[str, Any]:
-        return {
-            "n_samples": self.n_samples,
-            "n_models": self.n_models,
-            "input_noise": self.input_noise_level,
-            "input_noise_relative": self.input_noise_relative,
-            "weight_noise": self.noise_level,
-            "weight_noise_mode": self.noise_mode,
-            "statistic": "mean",
-            "unbiased": False,
-        }
+        return engine_settings(
+            n_samples=self.n_samples,
+            n_models=self.n_models,
+            input_noise=self.input_noise_level,
+            input_noise_relative=self.input_noise_relative,
+            weight_noise=self.noise_level,
+            weight_noise_mode=self.noise_mode,
+        )

@@ -62,9 +62,14 @@ class Explainer:
         ]
 
     def _store(self, arguments: dict[str, Any]) -> None:
-        """Store the constructor's arguments (``locals()``) under their names, unchanged."""
+        """Store the constructor's arguments (``locals()``) under their names, unchanged.
+
+        Arguments a constructor gathers in ``**kwargs`` (one decorated by
+        :func:`xai_sanity._signatures.with_parameters`) are found there.
+        """
+        values = {**arguments.get("kwargs", {}), **arguments}
         for name in self._param_names():
-            setattr(self, name, arguments[name])
+            setattr(self, name, values[name])
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """The constructor parameters, under their public names (scikit-learn style).

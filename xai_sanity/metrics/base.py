@@ -18,6 +18,7 @@ from quantus.helpers.enums import DataType, EvaluationCategory, ModelType, Score
 from torch import nn
 
 from .._safety import model_guard
+from .._signatures import parameters_of
 from .._validation import check_batch, check_input_layout, check_model
 
 
@@ -142,3 +143,8 @@ class Metric(quantus.Metric):
         # Quantus's model wrapper switches the model to eval(); hand it back as it came.
         with model_guard(model, eval_mode=False, freeze=False):
             return super().__call__(model=model, **call)
+
+
+#: ``abs`` ... ``display_progressbar``: the constructor parameters every metric has, in
+#: Quantus's order (for :func:`xai_sanity._signatures.with_parameters`).
+COMMON_PARAMETERS = parameters_of(Metric.__init__)

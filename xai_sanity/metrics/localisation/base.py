@@ -10,23 +10,18 @@ metric's own parameters, the full Quantus signature.
 
 from __future__ import annotations
 
-import functools
-import inspect
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
 from quantus.helpers.enums import DataType, EvaluationCategory, ScoreDirection
 
+from ..._signatures import with_parameters
 from .._problems import NON_FINITE, SampleProblems, finite_samples
-from ..base import Metric
+from ..base import COMMON_PARAMETERS, Metric
 from .functional import Problems
 
 __all__ = ["LocalisationMetric", "check_bool", "with_common_parameters"]
-
-#: ``abs`` ... ``display_progressbar``: the parameters every metric has, in Quantus's order.
-_COMMON_PARAMETERS = tuple(inspect.signature(Metric.__init__).parameters.values())[1:-1]
-
 
 def check_bool(value: Any, name: str) -> bool:
     """``value`` as a bool; a ``TypeError`` naming ``name`` for anything but a bool."""
@@ -61,32 +56,10 @@ def with_common_parameters(*, order: tuple[str, ...] | None = None, **defaults: 
     callable
         The decorator.
     """
-    common = {param.name: param for param in _COMMON_PARAMETERS}
-    if set(defaults) - set(common) or (order is not None and sorted(order) != sorted(common)):
-        raise TypeError(f"defaults and order must name the common parameters {tuple(common)}")
-    shared = [
-        common[name].replace(default=defaults.get(name, common[name].default)) for name in order or common
-    ]
-
-    def decorate(init: Callable[..., None]) -> Callable[..., None]:
-        *own, extra = inspect.signature(init).parameters.values()
-        if extra.kind is not inspect.Parameter.VAR_KEYWORD:
-            raise TypeError(f"{init.__qualname__} must end with **kwargs")
-        signature = inspect.Signature([*own, *shared, extra], return_annotation="None")
-
-        @functools.wraps(init)
-        def __init__(*args: Any, **kwargs: Any) -> None:
-            bound = signature.bind(*args, **kwargs)
-            bound.apply_defaults()
-            arguments = dict(bound.arguments)
-            keywords = arguments.pop(extra.name)
-            self = arguments.pop(own[0].name)
-            init(self, **arguments, **keywords)
-
-        __init__.__signature__ = signature  # type: ignore[attr-defined]
-        return __init__
-
-    return decorate
+    names = [param.name for param in COMMON_PARAMETERS]
+    if order is not None and sorted(order) != sorted(names):
+        raise TypeError(f"order must name the common parameters {tuple(names)}")
+    return with_parameters(COMMON_PARAMETERS, order=None if order is None else (..., *order), **defaults)
 
 
 class LocalisationMetric(SampleProblems, Metric):

@@ -20,6 +20,9 @@ from ..base import Metric
 
 LAYER_ORDERS = ("top_down", "bottom_up", "independent")
 LAYER_SEEDS = ("per_layer", "shared")
+#: Where Quantus's randomisation metrics put the common metric parameters they name: after
+#: their own (``...``); the others pass through ``**kwargs``.
+RANDOMISATION_ORDER = (..., "abs", "normalise", "return_aggregate", "aggregate_func")
 
 
 def resolve_similarity(similarity_func: str | Callable) -> Callable:

@@ -15,8 +15,10 @@ from ..._model_ops import (
     fresh_copy,
 )
 from ..._safety import make_generator, model_guard
+from ..._signatures import with_parameters
 from ..._validation import check_batch
-from .base import ExplainingMetric
+from ..base import COMMON_PARAMETERS
+from .base import RANDOMISATION_ORDER, ExplainingMetric
 
 
 class DataRandomisation(ExplainingMetric):
@@ -59,6 +61,7 @@ class DataRandomisation(ExplainingMetric):
     evaluation_category = EvaluationCategory.RANDOMISATION
     in_default_suite = False
 
+    @with_parameters(COMMON_PARAMETERS, order=RANDOMISATION_ORDER, abs=True, store_own=True)
     def __init__(
         self,
         train_data: tuple[np.ndarray, np.ndarray] | None = None,
@@ -68,26 +71,9 @@ class DataRandomisation(ExplainingMetric):
         min_train_accuracy: float = 0.5,
         similarity_func: str | Callable = "spearman",
         seed: int = 42,
-        abs: bool = True,
-        normalise: bool = True,
-        return_aggregate: bool = False,
-        aggregate_func: Callable | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(
-            abs=abs,
-            normalise=normalise,
-            return_aggregate=return_aggregate,
-            aggregate_func=aggregate_func,
-            **kwargs,
-        )
-        self.train_data = train_data
-        self.train_func = train_func
-        self.epochs = epochs
-        self.train_kwargs = train_kwargs
-        self.min_train_accuracy = min_train_accuracy
-        self.similarity_func = similarity_func
-        self.seed = seed
+        super().__init__(**kwargs)
         self.random_model_: nn.Module | None = None
 
     def random_label_model(self, model: nn.Module, x_train: np.ndarray, y_train: np.ndarray) -> nn.Module:

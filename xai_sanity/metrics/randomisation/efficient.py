@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -15,6 +15,7 @@ from torch import nn
 
 from ..._model_ops import swapped_parameters
 from ..._safety import model_guard
+from ..._signatures import parameters_of, with_parameters
 from .base import LAYER_ORDERS, LAYER_SEEDS, ExplainingMetric
 from .parameter import ModelParameterRandomisation
 
@@ -172,36 +173,38 @@ class EfficientMPRT(ModelParameterRandomisation):
     score_direction = ScoreDirection.HIGHER
     suite_params: dict[str, Any] = {}
 
+    @with_parameters(
+        parameters_of(ModelParameterRandomisation.__init__),
+        order=(
+            "complexity_func",
+            "complexity_func_kwargs",
+            "similarity_func",
+            "layer_order",
+            "seed",
+            "compute_extra_scores",
+            *(
+                "skip_layers",
+                "layer_seeds",
+                "layers",
+                "abs",
+                "normalise",
+                "return_aggregate",
+                "aggregate_func",
+            ),
+        ),
+        layer_order="bottom_up",
+        skip_layers=True,
+        abs=False,
+        normalise=False,
+    )
     def __init__(
         self,
         complexity_func: Callable | None = None,
         complexity_func_kwargs: dict[str, Any] | None = None,
-        similarity_func: str | Callable = "spearman",
-        layer_order: str = "bottom_up",
-        seed: int = 42,
         compute_extra_scores: bool = False,
-        skip_layers: bool = True,
-        layer_seeds: str = "per_layer",
-        layers: int | str | Sequence[str] | None = None,
-        abs: bool = False,
-        normalise: bool = False,
-        return_aggregate: bool = False,
-        aggregate_func: Callable | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(
-            similarity_func=similarity_func,
-            layer_order=layer_order,
-            seed=seed,
-            layer_seeds=layer_seeds,
-            skip_layers=skip_layers,
-            layers=layers,
-            abs=abs,
-            normalise=normalise,
-            return_aggregate=return_aggregate,
-            aggregate_func=aggregate_func,
-            **kwargs,
-        )
+        super().__init__(**kwargs)
         self.complexity_func = discrete_entropy if complexity_func is None else complexity_func
         self.complexity_func_kwargs = dict(complexity_func_kwargs or {})
         self.compute_extra_scores = compute_extra_scores

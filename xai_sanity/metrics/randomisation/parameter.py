@@ -18,7 +18,9 @@ from ..._model_ops import (
     swapped_parameters,
 )
 from ..._safety import model_guard
-from .base import LAYER_ORDERS, LAYER_SEEDS, ExplainingMetric
+from ..._signatures import with_parameters
+from ..base import COMMON_PARAMETERS
+from .base import LAYER_ORDERS, LAYER_SEEDS, RANDOMISATION_ORDER, ExplainingMetric
 
 
 class ModelParameterRandomisation(ExplainingMetric):
@@ -91,6 +93,7 @@ class ModelParameterRandomisation(ExplainingMetric):
     evaluation_category = EvaluationCategory.RANDOMISATION
     suite_params = {"return_average_correlation": True}
 
+    @with_parameters(COMMON_PARAMETERS, order=RANDOMISATION_ORDER, abs=True, store_own=True)
     def __init__(
         self,
         similarity_func: str | Callable = "spearman",
@@ -101,27 +104,9 @@ class ModelParameterRandomisation(ExplainingMetric):
         return_last_correlation: bool = False,
         skip_layers: bool = False,
         layers: int | str | Sequence[str] | None = None,
-        abs: bool = True,
-        normalise: bool = True,
-        return_aggregate: bool = False,
-        aggregate_func: Callable | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(
-            abs=abs,
-            normalise=normalise,
-            return_aggregate=return_aggregate,
-            aggregate_func=aggregate_func,
-            **kwargs,
-        )
-        self.similarity_func = similarity_func
-        self.layer_order = layer_order
-        self.seed = seed
-        self.layer_seeds = layer_seeds
-        self.return_average_correlation = return_average_correlation
-        self.return_last_correlation = return_last_correlation
-        self.skip_layers = skip_layers
-        self.layers = layers
+        super().__init__(**kwargs)
         self.explanations_: dict[str, np.ndarray] = {}
 
     def _check_params(self) -> None:

@@ -10,8 +10,10 @@ import torch
 from quantus.helpers.enums import DataType, EvaluationCategory, ScoreDirection
 
 from ..._safety import make_generator, model_guard
+from ..._signatures import with_parameters
 from ..._validation import as_model_input
-from .base import ExplainingMetric
+from ..base import COMMON_PARAMETERS
+from .base import RANDOMISATION_ORDER, ExplainingMetric
 
 
 class RandomLogit(ExplainingMetric):
@@ -54,27 +56,15 @@ class RandomLogit(ExplainingMetric):
     score_direction = ScoreDirection.LOWER
     evaluation_category = EvaluationCategory.RANDOMISATION
 
+    @with_parameters(COMMON_PARAMETERS, order=RANDOMISATION_ORDER, store_own=True)
     def __init__(
         self,
         similarity_func: str | Callable = "ssim",
         num_classes: int | None = None,
         seed: int = 42,
-        abs: bool = False,
-        normalise: bool = True,
-        return_aggregate: bool = False,
-        aggregate_func: Callable | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(
-            abs=abs,
-            normalise=normalise,
-            return_aggregate=return_aggregate,
-            aggregate_func=aggregate_func,
-            **kwargs,
-        )
-        self.similarity_func = similarity_func
-        self.num_classes = num_classes
-        self.seed = seed
+        super().__init__(**kwargs)
 
     def _run(self, model, x, y, a, explain_func, ekw, batch_size, custom_batch):
         with model_guard(model, eval_mode=False, freeze=False):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -11,10 +11,17 @@ from quantus.helpers.enums import DataType
 from torch import nn
 
 from ..._safety import make_generator
+from ..._signatures import parameters_of, with_parameters
 from ..._validation import check_non_negative, check_positive_int
 from ...enhancers import SmoothGrad
 from .._plumbing import explain_in_chunks
 from .parameter import ModelParameterRandomisation
+
+#: MPRT's parameters after ``seed`` in sMPRT's signature (Quantus's order).
+_MPRT_TAIL = tuple(
+    "return_average_correlation return_last_correlation skip_layers layer_seeds layers abs normalise "
+    "return_aggregate aggregate_func".split()
+)
 
 
 class SmoothMPRT(ModelParameterRandomisation):
@@ -97,41 +104,14 @@ class SmoothMPRT(ModelParameterRandomisation):
     suite_params = {"return_last_correlation": True, "skip_layers": True, "nr_samples": 5}
     quick_params = {"nr_samples": 3}
 
-    def __init__(
-        self,
-        similarity_func: str | Callable = "spearman",
-        layer_order: str = "bottom_up",
-        seed: int = 42,
-        nr_samples: int = 50,
-        noise_magnitude: float = 0.1,
-        return_average_correlation: bool = False,
-        return_last_correlation: bool = False,
-        skip_layers: bool = False,
-        layer_seeds: str = "per_layer",
-        layers: int | str | Sequence[str] | None = None,
-        abs: bool = True,
-        normalise: bool = True,
-        return_aggregate: bool = False,
-        aggregate_func: Callable | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(
-            similarity_func=similarity_func,
-            layer_order=layer_order,
-            seed=seed,
-            layer_seeds=layer_seeds,
-            return_average_correlation=return_average_correlation,
-            return_last_correlation=return_last_correlation,
-            skip_layers=skip_layers,
-            layers=layers,
-            abs=abs,
-            normalise=normalise,
-            return_aggregate=return_aggregate,
-            aggregate_func=aggregate_func,
-            **kwargs,
-        )
-        self.nr_samples = nr_samples
-        self.noise_magnitude = noise_magnitude
+    @with_parameters(
+        parameters_of(ModelParameterRandomisation.__init__),
+        order=("similarity_func", "layer_order", "seed", ..., *_MPRT_TAIL),
+        layer_order="bottom_up",
+        store_own=True,
+    )
+    def __init__(self, nr_samples: int = 50, noise_magnitude: float = 0.1, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
 
     def _check_params(self) -> None:
         check_positive_int(self.nr_samples, "nr_samples")

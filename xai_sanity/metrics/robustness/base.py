@@ -19,37 +19,26 @@ from quantus.helpers.enums import DataType, EvaluationCategory, ScoreDirection
 from quantus.helpers.model.model_interface import ModelInterface
 from torch import nn
 
+from ..._signatures import parameters_of
 from ..._validation import model_device
 from .._problems import SampleProblems, finite_samples
-from ..base import Metric
+from ..base import COMMON_PARAMETERS, Metric
 from . import chunks, perturbation
 from .chunks import CHUNK_VALUE_BUDGET, DEFAULT_CHUNK_SIZE
 from .perturbation import check_int, check_noise
 
-__all__ = ["CHUNK_VALUE_BUDGET", "DEFAULT_CHUNK_SIZE", "RobustnessMetric", "repeat_rows", "shared_arguments"]
+__all__ = [
+    "CHUNK_VALUE_BUDGET",
+    "DEFAULT_CHUNK_SIZE",
+    "SHARED_PARAMETERS",
+    "SIMILARITY_ORDER",
+    "RobustnessMetric",
+    "repeat_rows",
+]
 
 #: The problems of samples whose original map, or the map of a perturbed copy, is not finite.
 NON_FINITE_ORIGINAL = "have non-finite attributions (NaN or Inf) of the original input; their scores are NaN"
 NON_FINITE_PERTURBED = "have non-finite attributions (NaN or Inf) of a perturbed input; their scores are NaN"
-
-#: Constructor parameters every robustness metric has; :func:`shared_arguments` hands them
-#: on to :class:`RobustnessMetric`.
-SHARED_PARAMETERS = tuple(
-    "nr_samples abs normalise normalise_func normalise_func_kwargs perturb_func perturb_func_kwargs "
-    "return_aggregate aggregate_func default_plot_func disable_warnings display_progressbar "
-    "return_nan_when_prediction_changes seed chunk_size".split()
-)
-
-
-def shared_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
-    """The shared constructor arguments, from a metric constructor's ``locals()``.
-
-    Each metric spells out its full signature (so its parameters and defaults stay visible
-    and positional calls keep working) and hands :data:`SHARED_PARAMETERS` and its
-    ``**kwargs`` on with ``super().__init__(noise, **shared_arguments(locals()))``.
-    """
-    return {**{name: arguments[name] for name in SHARED_PARAMETERS}, **arguments["kwargs"]}
-
 
 def repeat_rows(arr: np.ndarray, k: int) -> np.ndarray:
     """``arr`` ``(N, ...)`` flattened per sample and repeated for ``k`` perturbation indices, ``(k * N, F)``."""
@@ -97,6 +86,8 @@ class RobustnessMetric(SampleProblems, Metric):
     requires_explain_func: ClassVar[bool] = True
     #: The default noise of the Quantus metric: "uniform" or "gaussian".
     default_noise: ClassVar[str] = "uniform"
+    #: ``similarity_func``, ``norm_numerator``, ``norm_denominator`` when given as None.
+    default_measures: ClassVar[dict[str, Callable]] = {}
     #: The normalisation when ``normalise_func`` is None (None: the base class's default).
     default_normalise_func: ClassVar[Callable | None] = None
     #: Reduces the ``(N, nr_samples)`` step scores to ``(N,)`` scores.
@@ -109,18 +100,30 @@ class RobustnessMetric(SampleProblems, Metric):
         noise_kwargs: dict[str, Any],
         /,
         *,
-        nr_samples: int,
-        perturb_func: Callable | str | None,
-        perturb_func_kwargs: dict[str, Any] | None,
-        return_nan_when_prediction_changes: bool,
-        seed: int | None,
-        chunk_size: int | None,
+        similarity_func: Callable | None = None,
+        norm_numerator: Callable | None = None,
+        norm_denominator: Callable | None = None,
+        nr_samples: int = 200,
+        perturb_func: Callable | str | None = None,
+        perturb_func_kwargs: dict[str, Any] | None = None,
+        return_nan_when_prediction_changes: bool = False,
+        seed: int | None = 42,
+        chunk_size: int | None = None,
         normalise_func: Callable[[np.ndarray], np.ndarray] | None = None,
         **metric_kwargs: Any,
     ) -> None:
         if normalise_func is None:
             normalise_func = self.default_normalise_func
         super().__init__(normalise_func=normalise_func, **metric_kwargs)
+        # None selects the metric's default measure (Quantus's defaults, per metric).
+        defaults = self.default_measures
+        for name, value in (
+            ("similarity_func", similarity_func),
+            ("norm_numerator", norm_numerator),
+            ("norm_denominator", norm_denominator),
+        ):
+            if value is not None or name in defaults:
+                setattr(self, name, value if value is not None else defaults[name])
         self.nr_samples = check_int(nr_samples, "nr_samples")
         if not isinstance(return_nan_when_prediction_changes, (bool, np.bool_)):
             raise TypeError(
@@ -310,3 +313,21 @@ class RobustnessMetric(SampleProblems, Metric):
 
 #: The former private name of :class:`RobustnessMetric`.
 _RobustnessMetric = RobustnessMetric
+
+
+#: The constructor parameters every robustness metric shares: Quantus's common metric
+#: parameters and :class:`RobustnessMetric`'s (see :func:`xai_sanity._signatures.with_parameters`).
+SHARED_PARAMETERS = (
+    *COMMON_PARAMETERS,
+    *parameters_of(RobustnessMetric.__init__, exclude=("noise_kwargs", "normalise_func")),
+)
+
+#: Quantus's order of the parameters of Max-/Avg-Sensitivity and the Local Lipschitz
+#: Estimate; ``...`` stands for the metric's own noise parameters.
+SIMILARITY_ORDER = tuple(
+    "similarity_func norm_numerator norm_denominator nr_samples abs normalise normalise_func "
+    "normalise_func_kwargs perturb_func".split()
+) + (...,) + tuple(
+    "perturb_func_kwargs return_aggregate aggregate_func default_plot_func disable_warnings "
+    "display_progressbar return_nan_when_prediction_changes seed chunk_size".split()
+)

@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 from quantus.functions.similarity_func import distance_euclidean, lipschitz_constant
 
-from .base import RobustnessMetric, repeat_rows, shared_arguments
+from ..._signatures import with_parameters
+from .base import SHARED_PARAMETERS, SIMILARITY_ORDER, RobustnessMetric, repeat_rows
 
 __all__ = ["LocalLipschitzEstimate", "lipschitz_ratio"]
 
@@ -118,38 +119,15 @@ class LocalLipschitzEstimate(RobustnessMetric):
     name = "LocalLipschitzEstimate"
     default_noise = "gaussian"
 
-    def __init__(
-        self,
-        similarity_func: Callable | None = None,
-        norm_numerator: Callable | None = None,
-        norm_denominator: Callable | None = None,
-        nr_samples: int = 200,
-        abs: bool = False,
-        normalise: bool = True,
-        normalise_func: Callable[[np.ndarray], np.ndarray] | None = None,
-        normalise_func_kwargs: dict[str, Any] | None = None,
-        perturb_func: Callable | str | None = None,
-        perturb_mean: float = 0.0,
-        perturb_std: float = 0.1,
-        perturb_func_kwargs: dict[str, Any] | None = None,
-        return_aggregate: bool = False,
-        aggregate_func: Callable | None = None,
-        default_plot_func: Callable | None = None,
-        disable_warnings: bool = True,
-        display_progressbar: bool = False,
-        return_nan_when_prediction_changes: bool = False,
-        seed: int | None = 42,
-        chunk_size: int | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(
-            {"perturb_mean": perturb_mean, "perturb_std": perturb_std}, **shared_arguments(locals())
-        )
-        self.similarity_func = similarity_func if similarity_func is not None else lipschitz_constant
-        self.norm_numerator = norm_numerator if norm_numerator is not None else distance_euclidean
-        self.norm_denominator = norm_denominator if norm_denominator is not None else distance_euclidean
-        self.perturb_mean = perturb_mean
-        self.perturb_std = perturb_std
+    default_measures = {
+        "similarity_func": lipschitz_constant,
+        "norm_numerator": distance_euclidean,
+        "norm_denominator": distance_euclidean,
+    }
+
+    @with_parameters(SHARED_PARAMETERS, order=SIMILARITY_ORDER, normalise=True, store_own=True)
+    def __init__(self, perturb_mean: float = 0.0, perturb_std: float = 0.1, **kwargs: Any) -> None:
+        super().__init__({"perturb_mean": perturb_mean, "perturb_std": perturb_std}, **kwargs)
 
     def _step_scores(
         self, x: np.ndarray, x_pert: np.ndarray, a: np.ndarray, a_pert: np.ndarray

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from quantus.functions.normalise_func import normalise_by_average_second_moment_estimate
 
-from .base import RobustnessMetric, shared_arguments
+from ..._signatures import with_parameters
+from .base import SHARED_PARAMETERS, RobustnessMetric
 from .perturbation import check_real
 
 __all__ = ["RelativeInputStability", "relative_input_stability_ratio"]
+
+#: Quantus's order of RelativeInputStability's parameters (``...``: ``eps_min``).
+_ORDER = tuple(
+    "nr_samples abs normalise normalise_func normalise_func_kwargs perturb_func perturb_func_kwargs "
+    "return_aggregate aggregate_func disable_warnings display_progressbar".split()
+) + (..., "default_plot_func", "return_nan_when_prediction_changes", "seed", "chunk_size")
 
 
 def _stacked_norm(arr: np.ndarray, sample_ndim: int) -> np.ndarray:
@@ -133,27 +139,9 @@ class RelativeInputStability(RobustnessMetric):
     # As in Quantus, the maximum never skips NaN steps, whatever return_nan_when_prediction_changes.
     reduce_scores_skipping_nan = staticmethod(np.max)
 
-    def __init__(
-        self,
-        nr_samples: int = 200,
-        abs: bool = False,
-        normalise: bool = False,
-        normalise_func: Callable[[np.ndarray], np.ndarray] | None = None,
-        normalise_func_kwargs: dict[str, Any] | None = None,
-        perturb_func: Callable | str | None = None,
-        perturb_func_kwargs: dict[str, Any] | None = None,
-        return_aggregate: bool = False,
-        aggregate_func: Callable | None = None,
-        disable_warnings: bool = True,
-        display_progressbar: bool = False,
-        eps_min: float = 1e-6,
-        default_plot_func: Callable | None = None,
-        return_nan_when_prediction_changes: bool = True,
-        seed: int | None = 42,
-        chunk_size: int | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__({"upper_bound": 0.2}, **shared_arguments(locals()))
+    @with_parameters(SHARED_PARAMETERS, order=_ORDER, normalise=False, return_nan_when_prediction_changes=True)
+    def __init__(self, eps_min: float = 1e-6, **kwargs: Any) -> None:
+        super().__init__({"upper_bound": 0.2}, **kwargs)
         if check_real(eps_min, "eps_min") <= 0:
             raise ValueError(f"eps_min must be > 0, got {eps_min}")
         self.eps_min = float(eps_min)

@@ -9,7 +9,8 @@ import numpy as np
 from quantus.functions.norm_func import fro_norm
 from quantus.functions.similarity_func import difference
 
-from .base import RobustnessMetric, repeat_rows, shared_arguments
+from ..._signatures import with_parameters
+from .base import SHARED_PARAMETERS, SIMILARITY_ORDER, RobustnessMetric, repeat_rows
 
 __all__ = ["AvgSensitivity", "MaxSensitivity", "sensitivity"]
 
@@ -61,38 +62,11 @@ def sensitivity(
 class _Sensitivity(RobustnessMetric):
     """Max- and Avg-Sensitivity: :func:`sensitivity` of each perturbation, reduced per sample."""
 
-    def __init__(
-        self,
-        similarity_func: Callable | None = None,
-        norm_numerator: Callable | None = None,
-        norm_denominator: Callable | None = None,
-        nr_samples: int = 200,
-        abs: bool = False,
-        normalise: bool = False,
-        normalise_func: Callable[[np.ndarray], np.ndarray] | None = None,
-        normalise_func_kwargs: dict[str, Any] | None = None,
-        perturb_func: Callable | str | None = None,
-        lower_bound: float = 0.2,
-        upper_bound: float | None = None,
-        perturb_func_kwargs: dict[str, Any] | None = None,
-        return_aggregate: bool = False,
-        aggregate_func: Callable | None = None,
-        default_plot_func: Callable | None = None,
-        disable_warnings: bool = True,
-        display_progressbar: bool = False,
-        return_nan_when_prediction_changes: bool = False,
-        seed: int | None = 42,
-        chunk_size: int | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(
-            {"lower_bound": lower_bound, "upper_bound": upper_bound}, **shared_arguments(locals())
-        )
-        self.similarity_func = similarity_func if similarity_func is not None else difference
-        self.norm_numerator = norm_numerator if norm_numerator is not None else fro_norm
-        self.norm_denominator = norm_denominator if norm_denominator is not None else fro_norm
-        self.lower_bound = lower_bound
-        self.upper_bound = upper_bound
+    default_measures = {"similarity_func": difference, "norm_numerator": fro_norm, "norm_denominator": fro_norm}
+
+    @with_parameters(SHARED_PARAMETERS, order=SIMILARITY_ORDER, normalise=False, store_own=True)
+    def __init__(self, lower_bound: float = 0.2, upper_bound: float | None = None, **kwargs: Any) -> None:
+        super().__init__({"lower_bound": lower_bound, "upper_bound": upper_bound}, **kwargs)
 
     def _undefined_scores(self, a: np.ndarray) -> dict[str, np.ndarray]:
         # The relative change of a map of norm 0 (all zero, for the default norm) is 0 / 0
