@@ -208,3 +208,22 @@ def test_background_only_training_stays_at_chance():
         accuracies[only] = evaluate_accuracy(model, test.x, test.y)
     assert accuracies[True] < 0.2, accuracies
     assert accuracies[False] > 0.5, accuracies
+
+
+def test_toy_problem_is_seeded_and_leaves_the_global_rng_alone():
+    import torch
+
+    from xai_sanity.data import toy_problem
+
+    state = torch.random.get_rng_state()
+    np_state = np.random.get_state()[1].copy()
+    (m1, x1, y1), (m2, x2, y2) = toy_problem(seed=3), toy_problem(seed=3)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert np.array_equal(np.random.get_state()[1], np_state)
+    assert np.array_equal(x1, x2) and np.array_equal(y1, y2)
+    assert all(torch.equal(a, b) for a, b in zip(m1.state_dict().values(), m2.state_dict().values()))
+    assert not np.array_equal(toy_problem(seed=4)[1], x1)
+    for shape in [(2, 9), (5,)]:  # a series (C, T) and a table row (F,)
+        model, x, y = toy_problem(n=6, shape=shape, n_classes=2)
+        assert x.shape == (6, *shape) and y.tolist() == [0, 1, 0, 1, 0, 1]
+        assert tuple(model(torch.from_numpy(x)).shape) == (6, 2)

@@ -6,7 +6,8 @@ says what was expected: never a bare assertion, never a silent wrong value.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -264,3 +265,16 @@ def as_array(value: Any, name: str) -> np.ndarray:
 
 def _spatial_match(shape: tuple[int, ...], x_shape: tuple[int, ...]) -> bool:
     return shape[1] in (1, x_shape[1]) and tuple(shape[2:]) == tuple(x_shape[2:])
+
+
+def accepts_keyword(func: Callable, name: str, *, if_unknown: bool) -> bool:
+    """Whether ``func`` takes a keyword ``name`` (by name or through ``**kwargs``).
+
+    ``if_unknown`` is the answer when the signature cannot be read (some builtins, C
+    extensions): a caller that would otherwise drop a useful keyword says ``True``.
+    """
+    try:
+        params = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):
+        return if_unknown
+    return any(p.name == name or p.kind == p.VAR_KEYWORD for p in params)

@@ -20,6 +20,7 @@ from .semi_natural import (
     load_default_splits,
     make_semi_natural,
 )
+from .toy import toy_problem
 
 __all__ = [
     "BACKGROUND_NAMES",
@@ -34,4 +35,5 @@ __all__ = [
     "load_default_splits",
     "make_model",
     "make_semi_natural",
+    "toy_problem",
 ]

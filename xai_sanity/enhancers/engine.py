@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from .._memory import auto_chunk, memory_budget
 from .._model_ops import WEIGHT_NOISE_MODES, noisy_parameters, swapped_parameters
 from .._safety import make_generator, preserve_global_rng
-from .._validation import check_non_negative, check_positive_int
+from .._validation import accepts_keyword, check_non_negative, check_positive_int
 from ..explainers.base import Explainer
 from .statistics import STATISTICS, RunningStatistic
 
@@ -73,14 +73,6 @@ def _is_stochastic(base: Callable) -> bool:
     """Whether a base declares that it draws random numbers (``stochastic = True``)."""
     target = base.func if isinstance(base, functools.partial) else base
     return bool(getattr(target, "stochastic", False))
-
-
-def _accepts(func: Callable, name: str) -> bool:
-    try:
-        params = inspect.signature(func).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    return any(p.name == name or p.kind == p.VAR_KEYWORD for p in params)
 
 
 class NoiseEnsemble(Explainer):
@@ -332,7 +324,7 @@ class NoiseEnsemble(Explainer):
             gen.manual_seed(seed)
             return base.attribute(model, x, y, generator=gen)
         # Quantus-style explain functions take ``device``; tell them where the model is.
-        kwargs = {"device": str(x.device)} if _accepts(base, "device") else {}
+        kwargs = {"device": str(x.device)} if accepts_keyword(base, "device", if_unknown=False) else {}
         if isinstance(base, functools.partial) and "device" in base.keywords:
             kwargs = {}
         # External bases get numpy, as Quantus's contract says; their global-RNG use is

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -16,6 +15,7 @@ from torch import nn
 from ..._model_ops import swapped_parameters
 from ..._safety import model_guard
 from ..._signatures import parameters_of, with_parameters
+from ..._validation import accepts_keyword
 from .base import LAYER_ORDERS, LAYER_SEEDS, ExplainingMetric
 from .parameter import ModelParameterRandomisation
 
@@ -87,14 +87,6 @@ def n_bins_from_rule(a: np.ndarray, rule: str, min_n_bins: int = 10, max_n_bins:
     return max(min(int(n_bins), max_n_bins), min_n_bins)
 
 
-def _accepts(func: Callable, name: str) -> bool:
-    try:
-        params = inspect.signature(func).parameters.values()
-    except (TypeError, ValueError):
-        return True
-    return any(p.name == name or p.kind == p.VAR_KEYWORD for p in params)
-
-
 class EfficientMPRT(ModelParameterRandomisation):
     """Efficient model-parameter randomisation test (Hedström et al. 2023; Quantus ``EfficientMPRT``).
 
@@ -158,11 +150,10 @@ class EfficientMPRT(ModelParameterRandomisation):
 
     Examples
     --------
-    >>> import numpy as np, torch, xai_sanity as xs
-    >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 8), torch.nn.ReLU(),
-    ...                             torch.nn.Linear(8, 3))
-    >>> x = np.random.default_rng(0).random((4, 3, 4, 4), dtype=np.float32)
-    >>> scores = EfficientMPRT()(model, x, np.array([0, 1, 2, 0]),
+    >>> import numpy as np, xai_sanity as xs
+    >>> from xai_sanity.data import toy_problem
+    >>> model, x, y = toy_problem()
+    >>> scores = EfficientMPRT()(model, x, y,
     ...          explain_func=xs.Gradient())
     >>> len(scores)
     4
@@ -232,7 +223,7 @@ class EfficientMPRT(ModelParameterRandomisation):
                 else n_bins_from_rule(original, rule, get("min_n_bins", 10), get("max_n_bins", 200))
             )
         self.n_bins_ = kw["n_bins"]
-        if not _accepts(self.complexity_func, "n_bins"):
+        if not accepts_keyword(self.complexity_func, "n_bins", if_unknown=True):
             kw.pop("n_bins")
         return kw
 

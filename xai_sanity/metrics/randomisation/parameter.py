@@ -75,12 +75,11 @@ class ModelParameterRandomisation(ExplainingMetric):
 
     Examples
     --------
-    >>> import numpy as np, torch, xai_sanity as xs
+    >>> import numpy as np, xai_sanity as xs
     >>> from xai_sanity.metrics import ModelParameterRandomisation
-    >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 8), torch.nn.ReLU(),
-    ...                             torch.nn.Linear(8, 3))
-    >>> x = np.random.default_rng(0).random((4, 3, 4, 4), dtype=np.float32)
-    >>> scores = ModelParameterRandomisation()(model, x, np.array([0, 1, 2, 0]),
+    >>> from xai_sanity.data import toy_problem
+    >>> model, x, y = toy_problem()
+    >>> scores = ModelParameterRandomisation()(model, x, y,
     ...                                        explain_func=xs.Gradient())
     >>> list(scores)
     ['original', '3', '1']

@@ -37,9 +37,7 @@ class RandomLogit(ExplainingMetric):
     seed : int, default 42
     abs, normalise : bool, default False, True
     normalise_func : callable, optional
-        A Quantus-style normalisation, applied to each map on its own (Quantus applies it to
-        each batch of maps together, so that with a scale-sensitive ``similarity_func`` its
-        scores depend on ``batch_size``). Default: divide each map by its max ``|a|``.
+        As in :class:`ModelParameterRandomisation`: applied to each map on its own.
 
     Notes
     -----

@@ -88,11 +88,10 @@ class SmoothMPRT(ModelParameterRandomisation):
 
     Examples
     --------
-    >>> import numpy as np, torch, xai_sanity as xs
-    >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 8), torch.nn.ReLU(),
-    ...                             torch.nn.Linear(8, 3))
-    >>> x = np.random.default_rng(0).random((4, 3, 4, 4), dtype=np.float32)
-    >>> scores = SmoothMPRT(nr_samples=5, return_last_correlation=True)(model, x, np.array([0, 1, 2, 0]),
+    >>> import numpy as np, xai_sanity as xs
+    >>> from xai_sanity.data import toy_problem
+    >>> model, x, y = toy_problem()
+    >>> scores = SmoothMPRT(nr_samples=5, return_last_correlation=True)(model, x, y,
     ...                     explain_func=xs.Gradient())
     >>> len(scores)
     4

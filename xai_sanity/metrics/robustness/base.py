@@ -40,6 +40,7 @@ __all__ = [
 NON_FINITE_ORIGINAL = "have non-finite attributions (NaN or Inf) of the original input; their scores are NaN"
 NON_FINITE_PERTURBED = "have non-finite attributions (NaN or Inf) of a perturbed input; their scores are NaN"
 
+
 def repeat_rows(arr: np.ndarray, k: int) -> np.ndarray:
     """``arr`` ``(N, ...)`` flattened per sample and repeated for ``k`` perturbation indices, ``(k * N, F)``."""
     return np.tile(arr.reshape(len(arr), -1), (k, 1))
@@ -324,10 +325,14 @@ SHARED_PARAMETERS = (
 
 #: Quantus's order of the parameters of Max-/Avg-Sensitivity and the Local Lipschitz
 #: Estimate; ``...`` stands for the metric's own noise parameters.
-SIMILARITY_ORDER = tuple(
-    "similarity_func norm_numerator norm_denominator nr_samples abs normalise normalise_func "
-    "normalise_func_kwargs perturb_func".split()
-) + (...,) + tuple(
-    "perturb_func_kwargs return_aggregate aggregate_func default_plot_func disable_warnings "
-    "display_progressbar return_nan_when_prediction_changes seed chunk_size".split()
+SIMILARITY_ORDER = (
+    tuple(
+        "similarity_func norm_numerator norm_denominator nr_samples abs normalise normalise_func "
+        "normalise_func_kwargs perturb_func".split()
+    )
+    + (...,)
+    + tuple(
+        "perturb_func_kwargs return_aggregate aggregate_func default_plot_func disable_warnings "
+        "display_progressbar return_nan_when_prediction_changes seed chunk_size".split()
+    )
 )

@@ -105,12 +105,11 @@ class LocalLipschitzEstimate(RobustnessMetric):
 
     Examples
     --------
-    >>> import numpy as np, torch, xai_sanity as xs
+    >>> import numpy as np, xai_sanity as xs
     >>> from xai_sanity.metrics import LocalLipschitzEstimate
-    >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 8), torch.nn.ReLU(),
-    ...                             torch.nn.Linear(8, 3))
-    >>> x = np.random.default_rng(0).random((4, 3, 4, 4), dtype=np.float32)
-    >>> scores = LocalLipschitzEstimate(nr_samples=10)(model, x, np.array([0, 1, 2, 0]),
+    >>> from xai_sanity.data import toy_problem
+    >>> model, x, y = toy_problem()
+    >>> scores = LocalLipschitzEstimate(nr_samples=10)(model, x, y,
     ...                                                explain_func=xs.Saliency())
     >>> bool(np.all(np.asarray(scores) >= 0))
     True

@@ -123,13 +123,12 @@ class RelativeInputStability(RobustnessMetric):
 
     Examples
     --------
-    >>> import numpy as np, torch, xai_sanity as xs
+    >>> import numpy as np, xai_sanity as xs
     >>> from xai_sanity.metrics import RelativeInputStability
-    >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 8), torch.nn.ReLU(),
-    ...                             torch.nn.Linear(8, 3))
-    >>> x = np.random.default_rng(0).random((4, 3, 4, 4), dtype=np.float32)
+    >>> from xai_sanity.data import toy_problem
+    >>> model, x, y = toy_problem()
     >>> scores = RelativeInputStability(nr_samples=10, return_nan_when_prediction_changes=False)(
-    ...     model, x, np.array([0, 1, 2, 0]), explain_func=xs.Saliency())
+    ...     model, x, y, explain_func=xs.Saliency())
     >>> len(scores)
     4
     """
@@ -139,7 +138,9 @@ class RelativeInputStability(RobustnessMetric):
     # As in Quantus, the maximum never skips NaN steps, whatever return_nan_when_prediction_changes.
     reduce_scores_skipping_nan = staticmethod(np.max)
 
-    @with_parameters(SHARED_PARAMETERS, order=_ORDER, normalise=False, return_nan_when_prediction_changes=True)
+    @with_parameters(
+        SHARED_PARAMETERS, order=_ORDER, normalise=False, return_nan_when_prediction_changes=True
+    )
     def __init__(self, eps_min: float = 1e-6, **kwargs: Any) -> None:
         super().__init__({"upper_bound": 0.2}, **kwargs)
         if check_real(eps_min, "eps_min") <= 0:

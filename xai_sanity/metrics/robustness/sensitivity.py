@@ -62,7 +62,11 @@ def sensitivity(
 class _Sensitivity(RobustnessMetric):
     """Max- and Avg-Sensitivity: :func:`sensitivity` of each perturbation, reduced per sample."""
 
-    default_measures = {"similarity_func": difference, "norm_numerator": fro_norm, "norm_denominator": fro_norm}
+    default_measures = {
+        "similarity_func": difference,
+        "norm_numerator": fro_norm,
+        "norm_denominator": fro_norm,
+    }
 
     @with_parameters(SHARED_PARAMETERS, order=SIMILARITY_ORDER, normalise=False, store_own=True)
     def __init__(self, lower_bound: float = 0.2, upper_bound: float | None = None, **kwargs: Any) -> None:
@@ -183,12 +187,11 @@ class AvgSensitivity(_Sensitivity):
 
     Examples
     --------
-    >>> import numpy as np, torch, xai_sanity as xs
+    >>> import numpy as np, xai_sanity as xs
     >>> from xai_sanity.metrics import AvgSensitivity
-    >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 8), torch.nn.ReLU(),
-    ...                             torch.nn.Linear(8, 3))
-    >>> x = np.random.default_rng(0).random((4, 3, 4, 4), dtype=np.float32)
-    >>> scores = AvgSensitivity(nr_samples=10, seed=0)(model, x, np.array([0, 1, 2, 0]),
+    >>> from xai_sanity.data import toy_problem
+    >>> model, x, y = toy_problem()
+    >>> scores = AvgSensitivity(nr_samples=10, seed=0)(model, x, y,
     ...                                                explain_func=xs.Saliency())
     >>> len(scores)
     4
