@@ -27,7 +27,8 @@ def toy_problem(
     """
     features = int(np.prod(shape))
     gen = torch.Generator().manual_seed(seed)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(features, 8), nn.ReLU(), nn.Linear(8, n_classes))
+    with torch.random.fork_rng(devices=[]):  # layer construction draws from the global RNG
+        model = nn.Sequential(nn.Flatten(), nn.Linear(features, 8), nn.ReLU(), nn.Linear(8, n_classes))
     with torch.no_grad():
         for param in model.parameters():
             bound = 1.0 / np.sqrt(param.shape[-1])
