@@ -119,5 +119,5 @@ def test_evaluate_keeps_going_after_a_metric_fails():
     )
     np.testing.assert_allclose(ok[(ok.method == "Saliency") & (ok.metric == "Sparseness")]["score"], direct)
     table = xs.report.summarise(df)
-    assert table.loc["Saliency", "broken"] == "error"
+    assert table.loc["Saliency", "broken"] == "error: RuntimeError"  # the class from the error column
     assert table.attrs["direction"]["PointingGame"] == "higher"

@@ -69,7 +69,7 @@ def test_summarise_two_level_rows_and_columns(two_level):
 def test_two_level_table_renders_every_cell(two_level, tmp_path):
     table = summarise(two_level, index=["model", "method"], columns=["metric", "setting"])
     markdown = to_markdown(table)
-    lines = markdown.strip().splitlines()
+    lines = markdown.split("\n\n")[0].strip().splitlines()  # the table; the note follows a blank line
     assert lines[0] == "| model | method | acc / clean ↑ | acc / noisy ↑ | err / clean ↓ | err / noisy ↓ |"
     assert len(lines) == 2 + len(table)
     for line, ((model, method), row) in zip(lines[2:], table.iterrows()):
@@ -80,6 +80,7 @@ def test_two_level_table_renders_every_cell(two_level, tmp_path):
     assert r"\multicolumn{2}{c}{acc} & \multicolumn{2}{c}{err}" in latex
     assert r"\cmidrule(lr){3-4} \cmidrule(lr){5-6}" in latex
     body = latex[latex.index(r"\midrule") : latex.index(r"\bottomrule")].splitlines()[1:]
+    assert r"{\footnotesize Cells: mean $\pm$ std over samples (population std, ddof=0)." in latex
     assert len(body) == len(table)
     for line, ((model, method), row) in zip(body, table.iterrows()):
         cells = [
@@ -88,7 +89,9 @@ def test_two_level_table_renders_every_cell(two_level, tmp_path):
         assert cells == [model, method, *(v.replace("±", r"$\pm$") for v in row)]
     paths = write_tables(two_level, tmp_path, index=["model", "method"], columns=["metric", "setting"])
     back = pd.read_csv(paths["csv"], header=[0, 1, 2], index_col=[0, 1])
-    assert back.shape == (6, 12) and not back.isna().any().any()
+    # mean, std, n and n_total (the count a cell's n is out of), four columns each
+    assert back.shape == (6, 16) and not back.isna().any().any()
+    assert (back["n"] == 4).all().all() and (back["n_total"] == 4).all().all()
     pd.testing.assert_frame_equal(back["mean"], table.attrs["mean"], check_names=False)
     assert paths["markdown"].read_text(encoding="utf-8") == markdown
     assert (tmp_path / "results_scores.csv").stat().st_size > 0
@@ -148,10 +151,10 @@ def test_numeric_table_with_direction_and_errors(tmp_path):
     paths = save_table(table, tmp_path, "plain")
     back = pd.read_csv(paths["csv"], header=[0, 1], index_col=[0, 1])
     assert back.shape == (2, 2) and back.iloc[1, 1] == 0.5
-    # A failed cell reads "error" and is never bolded.
+    # A failed cell names the exception class of its error entry and is never bolded.
     scores = _scores({("A", "acc"): [0.9], ("B", "acc"): [0.1]}, ["method", "metric"])
-    scores.loc[0, "error"] = "metric: failed"
+    scores.loc[0, "error"] = "metric: ZeroDivisionError: division by zero (x.py:3)"
     scores.attrs["direction"] = {"acc": "higher"}
     table = summarise(scores)
-    assert table.loc["A", "acc"] == "error"
+    assert table.loc["A", "acc"] == "error: ZeroDivisionError"
     assert "| B | **0.100 ± 0.000** |" in to_markdown(table)

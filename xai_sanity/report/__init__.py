@@ -1,10 +1,13 @@
 """Tables (DataFrame, Markdown, LaTeX, CSV) and figures (matplotlib) for reports.
 
 Tables live in :mod:`xai_sanity.report.tables` and take flat or MultiIndex rows and
-columns; figures live in :mod:`xai_sanity.report.plots`. Every public name is importable
-from here.
+columns; their headers come from :mod:`xai_sanity.report.labels` (what a metric measures)
+and their intervals, paired tests and Holm's correction from
+:mod:`xai_sanity.report.significance`; figures live in :mod:`xai_sanity.report.plots`.
+Every public name is importable from here.
 """
 
+from .labels import describe_metric
 from .plots import (
     plot_explanations,
     plot_noise_curves,
@@ -12,9 +15,11 @@ from .plots import (
     plot_randomisation_grid,
     plot_roar,
 )
+from .significance import bootstrap_mean_ci, holm, paired_wilcoxon
 from .tables import (
     ARROWS,
     LATEX_ARROWS,
+    SPREADS,
     numeric_table,
     save_table,
     summarise,
@@ -26,7 +31,12 @@ from .tables import (
 __all__ = [
     "ARROWS",
     "LATEX_ARROWS",
+    "SPREADS",
+    "bootstrap_mean_ci",
+    "describe_metric",
+    "holm",
     "numeric_table",
+    "paired_wilcoxon",
     "plot_explanations",
     "plot_noise_curves",
     "plot_randomisation_curves",
