@@ -13,6 +13,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ._validation import check_batch, check_positive_int
+from .report.labels import describe_metric
 
 COLUMNS = ["method", "metric", "sample", "score", "error"]
 
@@ -24,6 +25,38 @@ def score_direction(metric: Any) -> str | None:
     if isinstance(value, str) and value.lower() in ("higher", "lower"):
         return value.lower()
     return None
+
+
+def _call_metric(
+    metric: Callable,
+    model: nn.Module,
+    x: np.ndarray,
+    y: np.ndarray,
+    a: np.ndarray | None,
+    s: np.ndarray | None,
+    explain_func: Callable | None,
+    explain_func_kwargs: dict[str, Any],
+    device: str | None,
+    batch_size: int,
+    /,
+    **overrides: Any,
+) -> Any:
+    """Call ``metric`` as Quantus calls a metric: the data and settings under Quantus's keyword
+    names (``x_batch``, ``a_batch``, ...); ``overrides``, by those names, replace any of them."""
+    return metric(
+        **{
+            "model": model,
+            "x_batch": x,
+            "y_batch": y,
+            "a_batch": a,
+            "s_batch": s,
+            "explain_func": explain_func,
+            "explain_func_kwargs": explain_func_kwargs,
+            "device": device,
+            "batch_size": batch_size,
+            **overrides,
+        }
+    )
 
 
 def evaluate(
@@ -51,7 +84,8 @@ def evaluate(
     Returns
     -------
     pandas.DataFrame with columns ``method, metric, sample, score, error``; ``attrs`` holds
-    each metric's better direction (``df.attrs["direction"]``). Metrics that return several
+    each metric's better direction (``df.attrs["direction"]``) and header text
+    (``df.attrs["label"]``, :func:`xai_sanity.report.describe_metric`). Metrics that return several
     scores per sample (a dict, e.g. one per randomised layer) give one metric row per key,
     named ``"metric[key]"``.
 
@@ -91,16 +125,8 @@ def evaluate(
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", category=DeprecationWarning)
-                    scores = metric(
-                        model=model,
-                        x_batch=x,
-                        y_batch=y,
-                        a_batch=a_batch,
-                        s_batch=s,
-                        explain_func=explain_func,
-                        explain_func_kwargs=kwargs,
-                        device=device,
-                        batch_size=batch_size,
+                    scores = _call_metric(
+                        metric, model, x, y, a_batch, s, explain_func, kwargs, device, batch_size
                     )
                 rows.extend(_score_rows(method_name, metric_name, scores))
             except Exception as err:
@@ -109,6 +135,7 @@ def evaluate(
     bar.close()
     frame = pd.DataFrame(rows, columns=COLUMNS)
     frame.attrs["direction"] = {name: score_direction(m) for name, m in metrics.items()}
+    frame.attrs["label"] = {name: describe_metric(m, name) for name, m in metrics.items()}
     return frame
 
 

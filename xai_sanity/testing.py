@@ -20,6 +20,7 @@ from torch import nn
 
 from ._safety import ModelSnapshot, model_guard, snapshot
 from ._validation import model_device
+from .evaluation import _call_metric
 
 
 class ConformanceError(AssertionError):
@@ -271,19 +272,10 @@ def check_metric(
         (passed.append(label) if ok else failures.append(f"{label}: {detail}".rstrip(": ")))
 
     def call(**overrides: Any) -> Any:
-        kwargs = dict(
-            model=model,
-            x_batch=x,
-            y_batch=y,
-            a_batch=a,
-            s_batch=s,
-            explain_func=explain_func,
-            explain_func_kwargs=dict(ef_kwargs),  # Quantus writes into this dict
-            device=device,
-            batch_size=batch_size,
+        # A fresh explain_func_kwargs each time: Quantus writes into the dict.
+        return _call_metric(
+            metric, model, x, y, a, s, explain_func, dict(ef_kwargs), device, batch_size, **overrides
         )
-        kwargs.update(overrides)
-        return metric(**kwargs)
 
     with model_guard(model, eval_mode=False, freeze=False, copy_tensors=True), warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -13,12 +13,15 @@ torch random state is left exactly as it was.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
 from .._safety import make_generator, preserve_global_rng
+from .._signatures import parameters_of, with_parameters
 
 __all__ = [
     "MODEL_NAMES",
@@ -42,7 +45,37 @@ def _check_dims(num_classes: int, in_channels: int, image_size: int, min_size: i
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
 
 
-class LeNet(nn.Module):
+class _ReferenceCNN(nn.Module):
+    """Base of the reference models: the dimensions all of them take, checked."""
+
+    #: The smallest input side length the architecture takes.
+    _min_image_size: ClassVar[int] = 8
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 3, image_size: int = 32) -> None:
+        super().__init__()
+        _check_dims(num_classes, in_channels, image_size, self._min_image_size)
+
+
+#: Gives a reference model's ``__init__``, which names only its architecture's parameters and
+#: receives the dimensions in ``**dims``, the full signature: ``num_classes``,
+#: ``in_channels``, ``image_size``, then its own parameters.
+_with_dimensions = with_parameters(
+    parameters_of(_ReferenceCNN.__init__),
+    order=("num_classes", "in_channels", "image_size", ...),
+    extra_keywords=False,
+)
+
+
+def _classifier(in_features: int, hidden: Sequence[int], num_classes: int) -> nn.Sequential:
+    """Flatten, then a fully connected ReLU layer per width in ``hidden``, then the logits."""
+    widths = [in_features, *hidden]
+    layers: list[nn.Module] = [nn.Flatten()]
+    for width_in, width_out in zip(widths[:-1], widths[1:]):
+        layers += [nn.Linear(width_in, width_out), nn.ReLU()]
+    return nn.Sequential(*layers, nn.Linear(widths[-1], num_classes))
+
+
+class LeNet(_ReferenceCNN):
     """LeNet-5 style CNN: (conv5x5-ReLU-maxpool) x 2, then FC-ReLU, FC-ReLU, FC.
 
     Parameters
@@ -60,40 +93,30 @@ class LeNet(nn.Module):
     torch.Size([2, 10])
     """
 
+    _min_image_size = 16
+
+    @_with_dimensions
     def __init__(
-        self,
-        num_classes: int = 10,
-        in_channels: int = 3,
-        image_size: int = 32,
-        channels: tuple[int, int] = (16, 32),
-        hidden: tuple[int, int] = (120, 84),
+        self, channels: tuple[int, int] = (16, 32), hidden: tuple[int, int] = (120, 84), **dims: int
     ) -> None:
-        super().__init__()
-        _check_dims(num_classes, in_channels, image_size, 16)
+        super().__init__(**dims)
         c1, c2 = channels
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, c1, kernel_size=5),
+            nn.Conv2d(dims["in_channels"], c1, kernel_size=5),
             nn.ReLU(),
             nn.MaxPool2d(2),
             nn.Conv2d(c1, c2, kernel_size=5),
             nn.ReLU(),
             nn.MaxPool2d(2),
         )
-        side = ((image_size - 4) // 2 - 4) // 2
-        self.classifier = nn.Sequential(
-            nn.Flatten(),
-            nn.Linear(c2 * side * side, hidden[0]),
-            nn.ReLU(),
-            nn.Linear(hidden[0], hidden[1]),
-            nn.ReLU(),
-            nn.Linear(hidden[1], num_classes),
-        )
+        side = ((dims["image_size"] - 4) // 2 - 4) // 2
+        self.classifier = _classifier(c2 * side * side, hidden, dims["num_classes"])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))
 
 
-class SmallVGG(nn.Module):
+class SmallVGG(_ReferenceCNN):
     """VGG-style CNN: conv3x3 blocks 32-32-pool-64-64-pool-128-pool, then FC-ReLU-FC.
 
     Examples
@@ -102,23 +125,16 @@ class SmallVGG(nn.Module):
     torch.Size([1, 10])
     """
 
-    def __init__(
-        self,
-        num_classes: int = 10,
-        in_channels: int = 3,
-        image_size: int = 32,
-        widths: tuple[int, int, int] = (32, 64, 128),
-        hidden: int = 256,
-    ) -> None:
-        super().__init__()
-        _check_dims(num_classes, in_channels, image_size, 8)
+    @_with_dimensions
+    def __init__(self, widths: tuple[int, int, int] = (32, 64, 128), hidden: int = 256, **dims: int) -> None:
+        super().__init__(**dims)
         w1, w2, w3 = widths
 
         def conv(cin: int, cout: int) -> list[nn.Module]:
             return [nn.Conv2d(cin, cout, kernel_size=3, padding=1), nn.ReLU()]
 
         self.features = nn.Sequential(
-            *conv(in_channels, w1),
+            *conv(dims["in_channels"], w1),
             *conv(w1, w1),
             nn.MaxPool2d(2),
             *conv(w1, w2),
@@ -127,13 +143,8 @@ class SmallVGG(nn.Module):
             *conv(w2, w3),
             nn.MaxPool2d(2),
         )
-        side = image_size // 8
-        self.classifier = nn.Sequential(
-            nn.Flatten(),
-            nn.Linear(w3 * side * side, hidden),
-            nn.ReLU(),
-            nn.Linear(hidden, num_classes),
-        )
+        side = dims["image_size"] // 8
+        self.classifier = _classifier(w3 * side * side, (hidden,), dims["num_classes"])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))
@@ -170,7 +181,7 @@ class BasicBlock(nn.Module):
         return self.relu2(out + identity)
 
 
-class SmallResNet(nn.Module):
+class SmallResNet(_ReferenceCNN):
     """ResNet-style CNN with BatchNorm: stem, three stages of basic blocks, global pool, FC.
 
     Examples
@@ -179,19 +190,14 @@ class SmallResNet(nn.Module):
     torch.Size([2, 10])
     """
 
+    @_with_dimensions
     def __init__(
-        self,
-        num_classes: int = 10,
-        in_channels: int = 3,
-        image_size: int = 32,
-        widths: tuple[int, int, int] = (16, 32, 64),
-        blocks_per_stage: int = 1,
+        self, widths: tuple[int, int, int] = (16, 32, 64), blocks_per_stage: int = 1, **dims: int
     ) -> None:
-        super().__init__()
-        _check_dims(num_classes, in_channels, image_size, 8)
+        super().__init__(**dims)
         w1, w2, w3 = widths
         self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, w1, kernel_size=3, padding=1, bias=False),
+            nn.Conv2d(dims["in_channels"], w1, kernel_size=3, padding=1, bias=False),
             nn.BatchNorm2d(w1),
             nn.ReLU(),
         )
@@ -205,7 +211,7 @@ class SmallResNet(nn.Module):
         self.layers = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.flatten = nn.Flatten()
-        self.fc = nn.Linear(w3, num_classes)
+        self.fc = nn.Linear(w3, dims["num_classes"])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.flatten(self.pool(self.layers(self.stem(x)))))

@@ -120,10 +120,7 @@ class IntegratedGradients(Explainer):
         quadrature: str = "gausslegendre",
         internal_batch_size: int | None = None,
     ) -> None:
-        self.baseline = baseline
-        self.steps = steps
-        self.quadrature = quadrature
-        self.internal_batch_size = internal_batch_size
+        self._store(locals())
 
     def _check_params(self) -> None:
         check_positive_int(self.steps, "steps")
@@ -184,10 +181,7 @@ class GradientSHAP(Explainer):
         stdevs: float = 0.0,
         seed: int | None = 0,
     ) -> None:
-        self.baselines = baselines
-        self.n_samples = n_samples
-        self.stdevs = stdevs
-        self.seed = seed
+        self._store(locals())
 
     def _check_params(self) -> None:
         check_positive_int(self.n_samples, "n_samples")

@@ -19,6 +19,30 @@ def _as_image(x: np.ndarray) -> np.ndarray:
     return (img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)
 
 
+def _pyplot() -> Any:
+    """``matplotlib.pyplot``, imported on first use, drawing off-screen (Agg) unless a backend
+    was already chosen."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _finish(fig: Any, path: str | Path | None, close: bool = True) -> Any:
+    """Lay ``fig`` out and return it; saved to ``path`` if given, and then closed if ``close``
+    (a figure drawn on the caller's axes stays open)."""
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=150)
+        if close:
+            import matplotlib.pyplot as plt
+
+            plt.close(fig)
+    return fig
+
+
 def plot_explanations(
     x: np.ndarray,
     attributions: Mapping[str, np.ndarray],
@@ -32,11 +56,7 @@ def plot_explanations(
     Maps are shown as heatmaps (symmetric colour range for signed maps) blended over the
     grey input, with the ground-truth mask outlined.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     n = min(n, len(x))
     names = list(attributions)
     fig, axes = plt.subplots(n, len(names) + 1, figsize=(1.6 * (len(names) + 1), 1.6 * n), squeeze=False)
@@ -67,30 +87,18 @@ def plot_explanations(
     axes[0, 0].set_title("input", fontsize=7)
     for j, name in enumerate(names, start=1):
         axes[0, j].set_title(name, fontsize=7)
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=150)
-        plt.close(fig)
-    return fig
+    return _finish(fig, path)
 
 
 def plot_noise_curves(results: Mapping[str, Any], path: str | Path | None = None) -> Any:
     """Accuracy drop ``AD(σ)`` against ``σ`` for one or more :class:`NoiseLevelResult`."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(4.5, 3.2))
     for label, result in results.items():
         result.plot(ax=ax, label=f"{label} (σ={result.std:.3f})")
     ax.legend(fontsize=7)
     ax.set_title("NoiseGrad accuracy-drop heuristic", fontsize=8)
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=150)
-        plt.close(fig)
-    return fig
+    return _finish(fig, path)
 
 
 def plot_randomisation_curves(
@@ -104,11 +112,7 @@ def plot_randomisation_curves(
     ``results`` maps a method name to the dict returned by
     :class:`xai_sanity.metrics.ModelParameterRandomisation` (``{"original": [...], layer: [...]}``).
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.6))
     steps: list[str] = []
     for method, scores in results.items():
@@ -125,11 +129,7 @@ def plot_randomisation_curves(
     ax.set_ylabel(ylabel, fontsize=8)
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=6, ncol=2)
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=150)
-        plt.close(fig)
-    return fig
+    return _finish(fig, path)
 
 
 def plot_randomisation_grid(
@@ -143,11 +143,7 @@ def plot_randomisation_grid(
     ``explanations`` maps a method name to ``{step: maps}`` (e.g. the metric's
     ``explanations_``); each map is shown with its own colour scale.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     methods = list(explanations)
     steps = list(next(iter(explanations.values())))
     fig, axes = plt.subplots(
@@ -165,11 +161,7 @@ def plot_randomisation_grid(
             ax.set_xticks([])
             ax.set_yticks([])
     axes[0, 0].set_title("input", fontsize=6)
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=150)
-        plt.close(fig)
-    return fig
+    return _finish(fig, path)
 
 
 def plot_roar(
@@ -189,11 +181,7 @@ def plot_roar(
     -------
     matplotlib.figure.Figure
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     if ax is None:
         fig, ax = plt.subplots(figsize=(5, 3.5))
     else:
@@ -222,7 +210,4 @@ def plot_roar(
     if title:
         ax.set_title(title)
     ax.legend(frameon=False)
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=150)
-    return fig
+    return _finish(fig, path, close=False)

@@ -3,11 +3,14 @@
 Two batches of maps become two tensors on one device (:func:`_pair`), 2-D maps become an
 image batch (:func:`_as_images`), and :func:`_finish` turns the float64 scores into what
 the caller asked for, marking undefined samples as NaN with one warning per call.
+:func:`_compare_rows` is the whole course of a similarity that scores two batches of
+feature rows.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -67,8 +70,13 @@ def _finish(
     undefined_b: torch.Tensor | None,
     reason: str,
     return_tensor: bool,
+    stacklevel: int = 3,
 ) -> np.ndarray | torch.Tensor:
-    """Set undefined samples to NaN (one warning per call) and convert the scores."""
+    """Set undefined samples to NaN (one warning per call) and convert the scores.
+
+    ``stacklevel`` is the warning's, counted from here: the default 3 points at the caller
+    of the public function that calls :func:`_finish`.
+    """
     masks = [m for m in (undefined_a, undefined_b) if m is not None]
     if masks:
         undefined = masks[0] if len(masks) == 1 else masks[0] | masks[1]
@@ -82,7 +90,7 @@ def _finish(
                 f"{func} is undefined for {n_bad} of {scores.shape[0]} samples ({reason}: "
                 f"{', '.join(counts)}); their scores are NaN",
                 RuntimeWarning,
-                stacklevel=3,
+                stacklevel=stacklevel,
             )
             scores = scores.masked_fill(undefined, float("nan"))
     if return_tensor:
@@ -90,9 +98,48 @@ def _finish(
     return scores.detach().cpu().numpy().astype(np.float64, copy=False)
 
 
-def _flat(x: torch.Tensor) -> torch.Tensor:
+# Rows for :func:`_compare_rows` (which also passes the argument's name, unused here).
+
+
+def _flat(x: torch.Tensor, name: str = "") -> torch.Tensor:
+    """Each sample flattened, ``(N, F)``, in the input's precision."""
     return x.reshape(x.shape[0], -1)
 
 
-def _flat64(x: torch.Tensor) -> torch.Tensor:
+def _flat_abs(x: torch.Tensor, name: str = "") -> torch.Tensor:
+    """``|x|``, each sample flattened, in the input's precision."""
+    return _flat(x).abs()
+
+
+def _flat64(x: torch.Tensor, name: str = "") -> torch.Tensor:
+    """Each sample flattened, in float64."""
     return _flat(x).to(torch.float64)
+
+
+def _constant_rows(x: torch.Tensor) -> torch.Tensor:
+    """Rows of ``(N, M)`` whose values are all equal (exactly)."""
+    return (x == x[:, :1]).all(dim=1)
+
+
+def _compare_rows(
+    func: str,
+    a: ArrayLike,
+    b: ArrayLike,
+    return_tensor: bool,
+    rows: Callable[[torch.Tensor, str], torch.Tensor],
+    score: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    reason: str | None,
+    min_ndim: int = 2,
+) -> np.ndarray | torch.Tensor:
+    """Score each sample pair of ``a`` and ``b`` through feature rows, for the public ``func``.
+
+    Checks ``return_tensor``, pairs ``a`` and ``b`` (:func:`_pair`), turns each into rows
+    ``(N, F)`` with ``rows(tensor, "a" or "b")`` and scores the row pairs with ``score``.
+    With a ``reason``, a sample whose rows are constant in ``a`` or ``b`` has no defined
+    score: NaN, with one warning that gives the reason (see :func:`_finish`).
+    """
+    return_tensor = _check_bool(return_tensor, "return_tensor")
+    ta, tb = _pair(a, b, min_ndim=min_ndim)
+    x, y = rows(ta, "a"), rows(tb, "b")
+    undefined = (None, None) if reason is None else (_constant_rows(x), _constant_rows(y))
+    return _finish(func, score(x, y), *undefined, reason or "", return_tensor, stacklevel=4)

@@ -11,14 +11,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._inputs import ArrayLike, _check_bool, _finish, _flat, _flat64, _pair
+from ._inputs import ArrayLike, _check_bool, _compare_rows, _flat, _flat64, _flat_abs
 
 __all__ = ["pearson", "spearman", "spearman_abs"]
-
-
-def _constant_rows(x: torch.Tensor) -> torch.Tensor:
-    """Rows of ``(N, M)`` whose values are all equal (exactly)."""
-    return (x == x[:, :1]).all(dim=1)
 
 
 def _average_ranks(x: torch.Tensor) -> torch.Tensor:
@@ -59,17 +54,6 @@ def _rank_correlation(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return _pearson_rows(_average_ranks(x), _average_ranks(y))
 
 
-def _spearman_impl(a: ArrayLike, b: ArrayLike, absolute: bool, return_tensor: bool):
-    absolute = _check_bool(absolute, "absolute")
-    return_tensor = _check_bool(return_tensor, "return_tensor")
-    ta, tb = _pair(a, b)
-    x, y = _flat(ta), _flat(tb)  # ranked in the input's precision (exact either way)
-    if absolute:
-        x, y = x.abs(), y.abs()
-    scores = _rank_correlation(x, y)
-    return scores, _constant_rows(x), _constant_rows(y), return_tensor
-
-
 def spearman(
     a: ArrayLike, b: ArrayLike, absolute: bool = False, *, return_tensor: bool = False
 ) -> np.ndarray | torch.Tensor:
@@ -108,8 +92,8 @@ def spearman(
     >>> spearman(a, -a)
     array([-1.])
     """
-    scores, bad_a, bad_b, return_tensor = _spearman_impl(a, b, absolute, return_tensor)
-    return _finish("spearman", scores, bad_a, bad_b, "constant map", return_tensor)
+    rows = _flat_abs if _check_bool(absolute, "absolute") else _flat
+    return _compare_rows("spearman", a, b, return_tensor, rows, _rank_correlation, "constant map")
 
 
 def spearman_abs(a: ArrayLike, b: ArrayLike, *, return_tensor: bool = False) -> np.ndarray | torch.Tensor:
@@ -124,8 +108,7 @@ def spearman_abs(a: ArrayLike, b: ArrayLike, *, return_tensor: bool = False) -> 
     >>> spearman_abs(a, np.abs(a))
     array([1.])
     """
-    scores, bad_a, bad_b, return_tensor = _spearman_impl(a, b, True, return_tensor)
-    return _finish("spearman_abs", scores, bad_a, bad_b, "constant |map|", return_tensor)
+    return _compare_rows("spearman_abs", a, b, return_tensor, _flat_abs, _rank_correlation, "constant |map|")
 
 
 def pearson(a: ArrayLike, b: ArrayLike, *, return_tensor: bool = False) -> np.ndarray | torch.Tensor:
@@ -155,8 +138,4 @@ def pearson(a: ArrayLike, b: ArrayLike, *, return_tensor: bool = False) -> np.nd
     >>> pearson(a, 2 * a + 1)
     array([1., 1.])
     """
-    return_tensor = _check_bool(return_tensor, "return_tensor")
-    ta, tb = _pair(a, b)
-    x, y = _flat64(ta), _flat64(tb)
-    scores = _pearson_rows(x, y)
-    return _finish("pearson", scores, _constant_rows(x), _constant_rows(y), "constant map", return_tensor)
+    return _compare_rows("pearson", a, b, return_tensor, _flat64, _pearson_rows, "constant map")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._inputs import ArrayLike, _check_bool, _finish, _flat64, _pair
+from ._inputs import ArrayLike, _compare_rows, _flat64
 
 __all__ = ["mse"]
 
@@ -36,7 +36,8 @@ def mse(a: ArrayLike, b: ArrayLike, *, return_tensor: bool = False) -> np.ndarra
     >>> mse(np.zeros((2, 3)), np.array([[1.0, 1.0, 1.0], [0.0, 0.0, 3.0]]))
     array([1., 3.])
     """
-    return_tensor = _check_bool(return_tensor, "return_tensor")
-    ta, tb = _pair(a, b)
-    scores = (_flat64(ta) - _flat64(tb)).square().mean(dim=1)
-    return _finish("mse", scores, None, None, "", return_tensor)
+    return _compare_rows("mse", a, b, return_tensor, _flat64, _mean_squared_difference, None)
+
+
+def _mean_squared_difference(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return (x - y).square().mean(dim=1)

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 
 from .._validation import as_input_tensor
-from ._inputs import ArrayLike, _as_images, _check_bool, _finish, _pair
-from .correlation import _constant_rows, _rank_correlation
+from ._inputs import ArrayLike, _as_images, _check_bool, _compare_rows
+from .correlation import _rank_correlation
 
 __all__ = ["BLOCK_NORMS", "hog_features", "hog_similarity"]
 
@@ -251,16 +251,17 @@ def hog_similarity(
     array([1., 1.])
     """
     params = _hog_params(orientations, pixels_per_cell, cells_per_block, block_norm)
-    return_tensor = _check_bool(return_tensor, "return_tensor")
-    ta, tb = _pair(a, b, min_ndim=3)
-    fa = _hog_tensor(_as_images(ta, "a"), *params, "a")
-    fb = _hog_tensor(_as_images(tb, "b"), *params, "b")
-    scores = _rank_correlation(fa, fb)
-    return _finish(
+
+    def features(x: torch.Tensor, name: str) -> torch.Tensor:
+        return _hog_tensor(_as_images(x, name), *params, name)
+
+    return _compare_rows(
         "hog_similarity",
-        scores,
-        _constant_rows(fa),
-        _constant_rows(fb),
-        "constant HOG features",
+        a,
+        b,
         return_tensor,
+        features,
+        _rank_correlation,
+        "constant HOG features",
+        min_ndim=3,
     )

@@ -71,6 +71,7 @@ class AttributionLocalisation(LocalisationMetric):
     """
 
     name = "AttributionLocalisation"
+    _function = staticmethod(functional.attribution_localisation)
 
     # Quantus's AttributionLocalisation lists display_progressbar before disable_warnings.
     @with_common_parameters(
@@ -97,12 +98,3 @@ class AttributionLocalisation(LocalisationMetric):
         ):
             raise ValueError(f"max_size must be a number > 0, got {max_size!r}")
         self.max_size = float(max_size)
-
-    def _score(self, a_batch: np.ndarray, s_batch: np.ndarray) -> tuple[np.ndarray, functional.Problems]:
-        return functional.attribution_localisation(
-            a_batch,
-            s_batch,
-            weighted=self.weighted,
-            max_size=self.max_size,
-            positive_attributions=self.positive_attributions,
-        )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from . import functional
 from .base import LocalisationMetric
 
@@ -52,6 +50,4 @@ class AUC(LocalisationMetric):
     """
 
     name = "AUC"
-
-    def _score(self, a_batch: np.ndarray, s_batch: np.ndarray) -> tuple[np.ndarray, functional.Problems]:
-        return functional.auc(a_batch, s_batch)
+    _function = staticmethod(functional.auc)

@@ -10,6 +10,8 @@ metric's own parameters, the full Quantus signature.
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -22,6 +24,7 @@ from ..base import COMMON_PARAMETERS, Metric
 from .functional import Problems
 
 __all__ = ["LocalisationMetric", "check_bool", "with_common_parameters"]
+
 
 def check_bool(value: Any, name: str) -> bool:
     """``value`` as a bool; a ``TypeError`` naming ``name`` for anything but a bool."""
@@ -62,12 +65,19 @@ def with_common_parameters(*, order: tuple[str, ...] | None = None, **defaults: 
     return with_parameters(COMMON_PARAMETERS, order=None if order is None else (..., *order), **defaults)
 
 
+@functools.cache
+def _options_of(function: Callable) -> tuple[str, ...]:
+    """The parameters of a :mod:`.functional` score after ``a_batch`` and ``s_batch``."""
+    return tuple(inspect.signature(function).parameters)[2:]
+
+
 class LocalisationMetric(SampleProblems, Metric):
     """Base of the localisation metrics: a direct path and one warning per problem and call.
 
-    Subclasses implement :meth:`_score` (usually one call of a function of
-    :mod:`.functional`); :meth:`evaluate_batch` returns its scores and records its
-    problems. ``normalise_func`` sees the finite maps of a batch only
+    A subclass names its function of :mod:`.functional` as :attr:`_function`; its own
+    constructor parameters are that function's keyword parameters, under the same names,
+    and :meth:`_score` passes them on. :meth:`evaluate_batch` returns the scores and
+    records the problems. ``normalise_func`` sees the finite maps of a batch only
     (:class:`._problems.FiniteSamplesNormaliser`), so a map with NaN or Inf, from a
     faulty explanation function, leaves the other maps and their scores as they would be
     without it.
@@ -83,9 +93,17 @@ class LocalisationMetric(SampleProblems, Metric):
     # relevance mass inside the mask is otherwise ill-posed (Quantus's default is abs=False).
     suite_params: ClassVar[dict[str, Any]] = {"abs": True}
 
+    #: The function of :mod:`.functional` that scores the metric (a ``staticmethod``).
+    _function: ClassVar[Callable[..., tuple[np.ndarray, Problems]]]
+
     def _score(self, a_batch: np.ndarray, s_batch: np.ndarray) -> tuple[np.ndarray, Problems]:
-        """Scores ``(N,)`` and problems of preprocessed attributions and masks."""
-        raise NotImplementedError
+        """Scores ``(N,)`` and problems of preprocessed attributions and masks.
+
+        :attr:`_function` of them, with the metric's parameters of the same names as the
+        function's keyword parameters.
+        """
+        options = {name: getattr(self, name) for name in _options_of(self._function)}
+        return self._function(a_batch, s_batch, **options)
 
     def evaluate_batch(self, *, a_batch: np.ndarray, s_batch: np.ndarray, **kwargs: Any) -> np.ndarray:
         """Scores for a batch of preprocessed attributions and masks, shape ``(N,)``.

@@ -37,6 +37,13 @@ Problems = dict[str, np.ndarray]
 EMPTY_MASK = "have an empty mask (no foreground); their scores are NaN"
 
 
+def _undefined(scores: np.ndarray, problems: Problems) -> Problems:
+    """Set ``scores`` to NaN in place for every sample with one of ``problems``; return them."""
+    for mask in problems.values():
+        scores[mask] = np.nan
+    return problems
+
+
 def flatten(a_batch: np.ndarray, s_batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Attributions and masks as ``(N, F)`` arrays over the same F features (masks bool).
 
@@ -127,9 +134,7 @@ def pointing_game(
     scores = np.any(peak & s, axis=1).astype(np.float64)
     if weighted:
         scores *= 1.0 - inside / s.shape[1]
-    empty = inside == 0
-    scores[empty] = np.nan
-    return scores, {EMPTY_MASK: empty}
+    return scores, _undefined(scores, {EMPTY_MASK: inside == 0})
 
 
 def attribution_localisation(
@@ -177,16 +182,17 @@ def attribution_localisation(
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = ((a * s).sum(axis=1) / (a.sum(axis=1) + 1e-9)).astype(np.float64)
     empty = inside_count == 0
-    too_large = size_ratio > max_size
-    above_one = ~empty & (ratio > 1)
-    ratio[above_one] = np.nan
+    above_one = ~empty & (ratio > 1)  # of the unweighted ratio
     if weighted:
         ratio *= size_ratio
-    ratio[empty] = np.nan
-    return ratio, {
-        f"have a mask larger than max_size={max_size:g}": too_large,
+    too_large = size_ratio > max_size  # reported; the scores are kept
+    undefined = {
         "have more attribution inside the mask than in total; their scores are NaN": above_one,
         EMPTY_MASK: empty,
+    }
+    return ratio, {
+        f"have a mask larger than max_size={max_size:g}": too_large,
+        **_undefined(ratio, undefined),
     }
 
 
@@ -242,9 +248,7 @@ def top_k_intersection(
     if concept_influence:
         with np.errstate(divide="ignore", invalid="ignore"):
             scores *= n_features / inside
-    empty = inside == 0
-    scores[empty] = np.nan
-    return scores, {EMPTY_MASK: empty}
+    return scores, _undefined(scores, {EMPTY_MASK: inside == 0})
 
 
 def relevance_rank_accuracy(a_batch: np.ndarray, s_batch: np.ndarray) -> tuple[np.ndarray, Problems]:
@@ -278,9 +282,7 @@ def relevance_rank_accuracy(a_batch: np.ndarray, s_batch: np.ndarray) -> tuple[n
     with np.errstate(divide="ignore", invalid="ignore"):
         scores = (_top_ranked(a, s) & in_top).sum(axis=1) / inside
     scores = scores.astype(np.float64)
-    empty = inside == 0
-    scores[empty] = np.nan
-    return scores, {EMPTY_MASK: empty}
+    return scores, _undefined(scores, {EMPTY_MASK: inside == 0})
 
 
 def relevance_mass_accuracy(a_batch: np.ndarray, s_batch: np.ndarray) -> tuple[np.ndarray, Problems]:
@@ -312,9 +314,9 @@ def relevance_mass_accuracy(a_batch: np.ndarray, s_batch: np.ndarray) -> tuple[n
         scores = ((a * s).sum(axis=1) / total).astype(np.float64)
     empty = s.sum(axis=1) == 0
     zero_total = ~empty & (total == 0)
-    scores[zero_total] = np.nan
-    scores[empty] = np.nan
-    return scores, {"have attributions that sum to 0; their scores are NaN": zero_total, EMPTY_MASK: empty}
+    return scores, _undefined(
+        scores, {"have attributions that sum to 0; their scores are NaN": zero_total, EMPTY_MASK: empty}
+    )
 
 
 def auc(a_batch: np.ndarray, s_batch: np.ndarray) -> tuple[np.ndarray, Problems]:
@@ -351,11 +353,11 @@ def auc(a_batch: np.ndarray, s_batch: np.ndarray) -> tuple[np.ndarray, Problems]
     rank_sum = np.where(s, ranks, 0.0).sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         scores = (rank_sum - positives * (positives + 1) / 2.0) / (positives * negatives)
-    empty = positives == 0
     no_negatives = negatives == 0
-    scores[empty] = np.nan
-    scores[no_negatives] = np.nan
-    return scores, {
-        EMPTY_MASK: empty,
-        "have a mask that covers every feature (no negatives, AUC undefined); their scores are NaN": no_negatives,
-    }
+    return scores, _undefined(
+        scores,
+        {
+            EMPTY_MASK: positives == 0,
+            "have a mask that covers every feature (no negatives, AUC undefined); their scores are NaN": no_negatives,
+        },
+    )

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from . import functional
 from .base import LocalisationMetric, check_bool, with_common_parameters
 
@@ -61,11 +59,9 @@ class PointingGame(LocalisationMetric):
     """
 
     name = "PointingGame"
+    _function = staticmethod(functional.pointing_game)
 
     @with_common_parameters()
     def __init__(self, weighted: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.weighted = check_bool(weighted, "weighted")
-
-    def _score(self, a_batch: np.ndarray, s_batch: np.ndarray) -> tuple[np.ndarray, functional.Problems]:
-        return functional.pointing_game(a_batch, s_batch, weighted=self.weighted)

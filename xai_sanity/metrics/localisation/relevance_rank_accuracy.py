@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from . import functional
 from .base import LocalisationMetric
 
@@ -51,6 +49,4 @@ class RelevanceRankAccuracy(LocalisationMetric):
     """
 
     name = "RelevanceRankAccuracy"
-
-    def _score(self, a_batch: np.ndarray, s_batch: np.ndarray) -> tuple[np.ndarray, functional.Problems]:
-        return functional.relevance_rank_accuracy(a_batch, s_batch)
+    _function = staticmethod(functional.relevance_rank_accuracy)

@@ -60,6 +60,7 @@ class TopKIntersection(LocalisationMetric):
     """
 
     name = "TopKIntersection"
+    _function = staticmethod(functional.top_k_intersection)
 
     @with_common_parameters()
     def __init__(self, k: int = 1000, concept_influence: bool = False, **kwargs: Any) -> None:
@@ -68,8 +69,3 @@ class TopKIntersection(LocalisationMetric):
             raise ValueError(f"k must be a positive int, got {k!r}")
         self.k = int(k)
         self.concept_influence = check_bool(concept_influence, "concept_influence")
-
-    def _score(self, a_batch: np.ndarray, s_batch: np.ndarray) -> tuple[np.ndarray, functional.Problems]:
-        return functional.top_k_intersection(
-            a_batch, s_batch, k=self.k, concept_influence=self.concept_influence
-        )
