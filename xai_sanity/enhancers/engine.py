@@ -151,18 +151,23 @@ class NoiseEnsemble(Explainer):
         self._store(locals())
 
     # -- parameters ---------------------------------------------------------------------
-    #: Engine setting -> the public parameter of a preset that sets it (for error messages);
-    #: a preset lists the settings it derives from its own arguments.
+    #: A preset's map from engine setting to the public parameter that sets it (also used to
+    #: name parameters in error messages); settings it does not list take
+    #: :attr:`_fixed_settings`, else the engine's defaults (no noise, one draw, the mean).
     _public_names: ClassVar[dict[str, str]] = {}
+    _fixed_settings: ClassVar[dict[str, Any]] = {}
 
     def _settings(self) -> dict[str, Any]:
         """The engine's settings, read from the public parameters at each use.
 
-        A preset overrides this to derive them from its own arguments, so each public
+        A preset derives them from its own arguments (:attr:`_public_names`), so each public
         argument is stored once, under its public name (``NoiseGrad.noise_level`` is the
         weight-noise std; setting it after construction takes effect).
         """
-        return {key: getattr(self, key) for key in ENGINE_SETTINGS}
+        if not self._public_names:  # the engine itself: its parameters are the settings
+            return {key: getattr(self, key) for key in ENGINE_SETTINGS}
+        own = {key: getattr(self, name) for key, name in self._public_names.items()}
+        return engine_settings(**{**self._fixed_settings, **own})
 
     def _check_params(self) -> None:
         cfg = self._settings()

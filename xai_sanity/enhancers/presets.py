@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._signatures import parameters_of, with_parameters
-from .engine import NoiseEnsemble, engine_settings
+from .engine import NoiseEnsemble
 
 __all__ = ["NoiseGrad", "NoiseGradPlusPlus", "SmoothGrad", "SmoothGradSquared", "VarGrad"]
 
@@ -40,8 +40,12 @@ class SmoothGrad(NoiseEnsemble):
     """
 
     name = "SmoothGrad"
-    _statistic = "mean"
-    _public_names = {"input_noise": "noise_level", "input_noise_relative": "noise_relative"}
+    _public_names = {
+        "n_samples": "n_samples",
+        "input_noise": "noise_level",
+        "input_noise_relative": "noise_relative",
+    }
+    _fixed_settings = {"statistic": "mean"}
 
     @_preset
     def __init__(
@@ -49,21 +53,12 @@ class SmoothGrad(NoiseEnsemble):
     ) -> None:
         self._store(locals())
 
-    def _settings(self) -> dict[str, Any]:
-        return engine_settings(
-            n_samples=self.n_samples,
-            input_noise=self.noise_level,
-            input_noise_relative=self.noise_relative,
-            statistic=self._statistic,
-            unbiased=getattr(self, "unbiased", False),
-        )
-
 
 class SmoothGradSquared(SmoothGrad):
     """SmoothGrad² (Hooker et al. 2019): the mean of *squared* attributions over noisy inputs."""
 
     name = "SmoothGradSquared"
-    _statistic = "mean_square"
+    _fixed_settings = {"statistic": "mean_square"}
 
 
 class VarGrad(SmoothGrad):
@@ -74,7 +69,8 @@ class VarGrad(SmoothGrad):
     """
 
     name = "VarGrad"
-    _statistic = "variance"
+    _public_names = {**SmoothGrad._public_names, "unbiased": "unbiased"}
+    _fixed_settings = {"statistic": "variance"}
 
     @_preset
     def __init__(
@@ -98,18 +94,13 @@ class NoiseGrad(NoiseEnsemble):
     """
 
     name = "NoiseGrad"
-    _public_names = {"weight_noise": "noise_level", "weight_noise_mode": "noise_mode"}
+    _public_names = {"n_models": "n_models", "weight_noise": "noise_level", "weight_noise_mode": "noise_mode"}
 
     @_preset
     def __init__(
         self, n_models: int = 10, noise_level: float = 0.2, noise_mode: str = "multiplicative", **kwargs: Any
     ) -> None:
         self._store(locals())
-
-    def _settings(self) -> dict[str, Any]:
-        return engine_settings(
-            n_models=self.n_models, weight_noise=self.noise_level, weight_noise_mode=self.noise_mode
-        )
 
 
 class NoiseGradPlusPlus(NoiseEnsemble):
@@ -122,9 +113,12 @@ class NoiseGradPlusPlus(NoiseEnsemble):
 
     name = "NoiseGrad++"
     _public_names = {
+        "n_models": "n_models",
+        "n_samples": "n_samples",
         "weight_noise": "noise_level",
         "weight_noise_mode": "noise_mode",
         "input_noise": "input_noise_level",
+        "input_noise_relative": "input_noise_relative",
     }
 
     @_preset
@@ -139,13 +133,3 @@ class NoiseGradPlusPlus(NoiseEnsemble):
         **kwargs: Any,
     ) -> None:
         self._store(locals())
-
-    def _settings(self) -> dict[str, Any]:
-        return engine_settings(
-            n_samples=self.n_samples,
-            n_models=self.n_models,
-            input_noise=self.input_noise_level,
-            input_noise_relative=self.input_noise_relative,
-            weight_noise=self.noise_level,
-            weight_noise_mode=self.noise_mode,
-        )

@@ -8,12 +8,13 @@ convention exist once.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["explain_in_batches", "explain_in_chunks"]
+__all__ = ["ExplainCall", "explain_in_batches", "explain_in_chunks"]
 
 
 def explain_in_chunks(
@@ -89,3 +90,24 @@ def explain_in_batches(
     arrays a ROAR call computes, so their cells hit the same cache entries.
     """
     return explain_in_chunks(explain_func, model, x, y, batch_size, kwargs=kwargs)
+
+
+@dataclass(frozen=True)
+class ExplainCall:
+    """What a metric needs to explain again: the caller's function, its keywords, the chunk size.
+
+    Calling it explains ``x`` for targets ``y`` with ``model`` through :func:`explain_in_chunks`.
+
+    Examples
+    --------
+    >>> call = ExplainCall(lambda model, inputs, targets, k: k * inputs, {"k": 2.0}, batch_size=2)
+    >>> call(None, np.ones((3, 1, 2)), np.zeros(3)).tolist()
+    [[[2.0, 2.0]], [[2.0, 2.0]], [[2.0, 2.0]]]
+    """
+
+    func: Callable
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    batch_size: int = 64
+
+    def __call__(self, model: Any, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return explain_in_chunks(self.func, model, x, y, self.batch_size, kwargs=self.kwargs)

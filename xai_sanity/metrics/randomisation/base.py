@@ -15,7 +15,7 @@ from torch import nn
 from ..._validation import model_device
 from ...registry import SIMILARITIES
 from ...similarity.contract import is_batched, similarity_scores
-from .._plumbing import explain_in_chunks
+from .._plumbing import ExplainCall
 from ..base import Metric
 
 LAYER_ORDERS = ("top_down", "bottom_up", "independent")
@@ -77,17 +77,9 @@ def preprocess(
 class ExplainingMetric(Metric):
     """Shared machinery: explain in chunks with the caller's explain function."""
 
-    def _explain(
-        self,
-        model: nn.Module,
-        x: np.ndarray,
-        y: np.ndarray,
-        explain_func: Callable,
-        explain_func_kwargs: dict[str, Any],
-        batch_size: int,
-    ) -> np.ndarray:
-        a = explain_in_chunks(explain_func, model, x, y, batch_size, kwargs=explain_func_kwargs)
-        return self._preprocess(a)
+    def _explain(self, model: nn.Module, x: np.ndarray, y: np.ndarray, explain: ExplainCall) -> np.ndarray:
+        """Preprocessed maps of ``explain`` (the caller's function) for ``model``."""
+        return self._preprocess(explain(model, x, y))
 
     def _preprocess(self, a: np.ndarray) -> np.ndarray:
         """:func:`preprocess` with the metric's ``normalise``, ``abs`` and ``normalise_func``."""
@@ -158,8 +150,8 @@ class ExplainingMetric(Metric):
         """The checked call (see :meth:`Metric.__call__`); the protocol is each subclass's :meth:`_run`."""
         self._check_params()
         self._device = model_device(model)
-        ekw = self._explain_kwargs(explain_func_kwargs, device)
-        result = self._run(model, x_batch, y_batch, a_batch, explain_func, ekw, batch_size, custom_batch)
+        explain = ExplainCall(explain_func, self._explain_kwargs(explain_func_kwargs, device), batch_size)
+        result = self._run(model, x_batch, y_batch, a_batch, explain, custom_batch)
         if self.return_aggregate:
             result = [float(self.aggregate_func(result))]
         self.evaluation_scores = result
@@ -169,14 +161,15 @@ class ExplainingMetric(Metric):
     def _check_params(self) -> None:
         self._similarity_func = resolve_similarity(self.similarity_func)
 
-    def _run(self, model, x, y, a, explain_func, ekw, batch_size, custom_batch) -> Any:
+    def _run(self, model, x, y, a, explain: ExplainCall, custom_batch) -> Any:
+        """The protocol: scores of the batch (``a``: the given ``a_batch`` or None)."""
         raise NotImplementedError
 
-    def _reference(self, model, x, y, a, explain_func, ekw, batch_size) -> np.ndarray:
+    def _reference(self, model, x, y, a, explain: ExplainCall) -> np.ndarray:
         """The explanations compared against: ``a_batch`` if given, else explain ``model``."""
         if a is not None:
             return self._preprocess(a)
-        return self._explain(model, x, y, explain_func, ekw, batch_size)
+        return self._explain(model, x, y, explain)
 
     def evaluate_batch(self, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover - not used
         raise RuntimeError(f"{type(self).__name__} computes whole batches in __call__")

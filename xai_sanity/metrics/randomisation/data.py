@@ -98,7 +98,7 @@ class DataRandomisation(ExplainingMetric):
             )
         return trained.eval()
 
-    def _run(self, model, x, y, a, explain_func, ekw, batch_size, custom_batch):
+    def _run(self, model, x, y, a, explain, custom_batch):
         data = custom_batch if custom_batch is not None else self.train_data
         if data is None or len(data) != 2:
             raise ValueError(
@@ -108,6 +108,6 @@ class DataRandomisation(ExplainingMetric):
         with model_guard(model, eval_mode=False, freeze=False):
             model.eval()
             self.random_model_ = self.random_label_model(model, x_train, y_train)
-            real = self._reference(model, x, y, a, explain_func, ekw, batch_size)
-        random_maps = self._explain(self.random_model_, x, y, explain_func, ekw, batch_size)
+            real = self._reference(model, x, y, a, explain)
+        random_maps = self._explain(self.random_model_, x, y, explain)
         return self._similarity(real, random_maps).tolist()

@@ -150,12 +150,8 @@ class EfficientMPRT(ModelParameterRandomisation):
 
     Examples
     --------
-    >>> import numpy as np, xai_sanity as xs
-    >>> from xai_sanity.data import toy_problem
-    >>> model, x, y = toy_problem()
-    >>> scores = EfficientMPRT()(model, x, y,
-    ...          explain_func=xs.Gradient())
-    >>> len(scores)
+    >>> from xai_sanity import Gradient, data
+    >>> len(EfficientMPRT()(*data.toy_problem(), explain_func=Gradient()))
     4
     """
 
@@ -239,23 +235,23 @@ class EfficientMPRT(ModelParameterRandomisation):
                 out.append(torch.softmax(model(chunk), dim=1).double().cpu().numpy())
         return scipy.stats.entropy(np.concatenate(out), axis=1)
 
-    def _run(self, model, x, y, a, explain_func, ekw, batch_size, custom_batch):
+    def _run(self, model, x, y, a, explain, custom_batch):
         extra = self.compute_extra_scores
         with model_guard(model, eval_mode=False, freeze=False):
             model.eval()
-            original = self._reference(model, x, y, a, explain_func, ekw, batch_size)
+            original = self._reference(model, x, y, a, explain)
             kw = self._complexity_kwargs(original)
             complexity = {"original": self._complexity(original, x, kw)}
-            entropy = {"original": self._output_entropy(model, x, batch_size)} if extra else {}
+            entropy = {"original": self._output_entropy(model, x, explain.batch_size)} if extra else {}
             self.explanations_ = {"original": original}
             n_steps = len(self.selected_layers(model))
             for i, (name, replacements) in enumerate(self.steps(model)):
                 if self.skip_layers and i < n_steps - 1:
                     continue
                 with swapped_parameters(model, replacements):
-                    randomised = self._explain(model, x, y, explain_func, ekw, batch_size)
+                    randomised = self._explain(model, x, y, explain)
                     if extra:
-                        entropy[name] = self._output_entropy(model, x, batch_size)
+                        entropy[name] = self._output_entropy(model, x, explain.batch_size)
                 if randomised.shape != original.shape:
                     raise ValueError(
                         f"a_batch of shape {original.shape} does not match explanations of shape "

@@ -75,13 +75,9 @@ class ModelParameterRandomisation(ExplainingMetric):
 
     Examples
     --------
-    >>> import numpy as np, xai_sanity as xs
-    >>> from xai_sanity.metrics import ModelParameterRandomisation
-    >>> from xai_sanity.data import toy_problem
-    >>> model, x, y = toy_problem()
-    >>> scores = ModelParameterRandomisation()(model, x, y,
-    ...                                        explain_func=xs.Gradient())
-    >>> list(scores)
+    >>> from xai_sanity import Gradient, data
+    >>> scores = ModelParameterRandomisation()(*data.toy_problem(), explain_func=Gradient())
+    >>> list(scores)  # the original, then each randomised layer, top down
     ['original', '3', '1']
     """
 
@@ -168,11 +164,11 @@ class ModelParameterRandomisation(ExplainingMetric):
                 cumulative.update(new)
                 yield name or "<root>", dict(cumulative)
 
-    def _run(self, model, x, y, a, explain_func, ekw, batch_size, custom_batch):
+    def _run(self, model, x, y, a, explain, custom_batch):
         scores: dict[str, np.ndarray] = {}
         with model_guard(model, eval_mode=False, freeze=False):
             model.eval()
-            original = self._explain(model, x, y, explain_func, ekw, batch_size)
+            original = self._explain(model, x, y, explain)
             reference = original if a is None else self._preprocess(a)
             if reference.shape != original.shape:
                 raise ValueError(
@@ -192,7 +188,7 @@ class ModelParameterRandomisation(ExplainingMetric):
                 if self.skip_layers and i < n_steps - 1:
                     continue
                 with swapped_parameters(model, replacements):
-                    randomised = self._explain(model, x, y, explain_func, ekw, batch_size)
+                    randomised = self._explain(model, x, y, explain)
                 self.explanations_[name] = randomised
                 scores[name] = self._similarity(reference, randomised)
                 bar.update(1)

@@ -64,7 +64,7 @@ class RandomLogit(ExplainingMetric):
     ) -> None:
         super().__init__(**kwargs)
 
-    def _run(self, model, x, y, a, explain_func, ekw, batch_size, custom_batch):
+    def _run(self, model, x, y, a, explain, custom_batch):
         with model_guard(model, eval_mode=False, freeze=False):
             model.eval()
             with torch.no_grad():
@@ -80,6 +80,6 @@ class RandomLogit(ExplainingMetric):
                 raise ValueError(f"y_batch has classes outside [0, {n_classes})")
             shift = torch.randint(1, n_classes, (len(y),), generator=make_generator(self.seed)).numpy()
             self.off_labels_ = (y.astype(np.int64) + shift) % n_classes
-            true = self._reference(model, x, y, a, explain_func, ekw, batch_size)
-            off = self._explain(model, x, self.off_labels_, explain_func, ekw, batch_size)
+            true = self._reference(model, x, y, a, explain)
+            off = self._explain(model, x, self.off_labels_, explain)
         return self._similarity(true, off).tolist()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -14,7 +13,7 @@ from ..._safety import make_generator
 from ..._signatures import parameters_of, with_parameters
 from ..._validation import check_non_negative, check_positive_int
 from ...enhancers import SmoothGrad
-from .._plumbing import explain_in_chunks
+from .._plumbing import ExplainCall
 from .parameter import ModelParameterRandomisation
 
 #: MPRT's parameters after ``seed`` in sMPRT's signature (Quantus's order).
@@ -88,12 +87,9 @@ class SmoothMPRT(ModelParameterRandomisation):
 
     Examples
     --------
-    >>> import numpy as np, xai_sanity as xs
-    >>> from xai_sanity.data import toy_problem
-    >>> model, x, y = toy_problem()
-    >>> scores = SmoothMPRT(nr_samples=5, return_last_correlation=True)(model, x, y,
-    ...                     explain_func=xs.Gradient())
-    >>> len(scores)
+    >>> from xai_sanity import Gradient, data
+    >>> smprt = SmoothMPRT(nr_samples=5, return_last_correlation=True)
+    >>> len(smprt(*data.toy_problem(), explain_func=Gradient()))  # one score per sample
     4
     """
 
@@ -117,31 +113,23 @@ class SmoothMPRT(ModelParameterRandomisation):
         check_non_negative(self.noise_magnitude, "noise_magnitude")
         super()._check_params()
 
-    def _explain(
-        self,
-        model: nn.Module,
-        x: np.ndarray,
-        y: np.ndarray,
-        explain_func: Callable,
-        explain_func_kwargs: dict[str, Any],
-        batch_size: int,
-    ) -> np.ndarray:
-        """Mean of ``explain_func`` over the clean input and ``nr_samples - 1`` noisy copies."""
-        a = explain_in_chunks(explain_func, model, x, y, batch_size, kwargs=explain_func_kwargs)
+    def _explain(self, model: nn.Module, x: np.ndarray, y: np.ndarray, explain: ExplainCall) -> np.ndarray:
+        """Mean of the caller's explanations over the clean input and ``nr_samples - 1`` noisy copies."""
+        a = explain(model, x, y)
         n_noisy = self.nr_samples - 1
         if n_noisy > 0:
             # The caller's function and keywords are the engine's base, called as Quantus
             # calls an explain function; one generator per pass, so each step sees the same noise.
             noisy = SmoothGrad(
-                base=functools.partial(explain_func, **explain_func_kwargs),
+                base=functools.partial(explain.func, **explain.kwargs),
                 n_samples=n_noisy,
                 noise_level=self.noise_magnitude,
                 noise_relative=True,
                 generator=make_generator(self.seed, self._device),
-                batch_size=batch_size,
+                batch_size=explain.batch_size,
             )
             # reduce_axes=None: the base's output is averaged as it is, channels and all.
-            mean_noisy = explain_in_chunks(noisy, model, x, y, batch_size, kwargs={"reduce_axes": None})
+            mean_noisy = ExplainCall(noisy, {"reduce_axes": None}, explain.batch_size)(model, x, y)
             if mean_noisy.shape != a.shape:
                 raise ValueError(
                     f"explain_func returned maps of shape {mean_noisy.shape} for noisy inputs but "

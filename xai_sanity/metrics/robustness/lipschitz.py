@@ -105,12 +105,8 @@ class LocalLipschitzEstimate(RobustnessMetric):
 
     Examples
     --------
-    >>> import numpy as np, xai_sanity as xs
-    >>> from xai_sanity.metrics import LocalLipschitzEstimate
-    >>> from xai_sanity.data import toy_problem
-    >>> model, x, y = toy_problem()
-    >>> scores = LocalLipschitzEstimate(nr_samples=10)(model, x, y,
-    ...                                                explain_func=xs.Saliency())
+    >>> from xai_sanity import Saliency, data
+    >>> scores = LocalLipschitzEstimate(nr_samples=10)(*data.toy_problem(), explain_func=Saliency())
     >>> bool(np.all(np.asarray(scores) >= 0))
     True
     """

@@ -123,13 +123,10 @@ class RelativeInputStability(RobustnessMetric):
 
     Examples
     --------
-    >>> import numpy as np, xai_sanity as xs
-    >>> from xai_sanity.metrics import RelativeInputStability
-    >>> from xai_sanity.data import toy_problem
-    >>> model, x, y = toy_problem()
-    >>> scores = RelativeInputStability(nr_samples=10, return_nan_when_prediction_changes=False)(
-    ...     model, x, y, explain_func=xs.Saliency())
-    >>> len(scores)
+    >>> from xai_sanity import Saliency, data
+    >>> ris = RelativeInputStability(nr_samples=10, return_nan_when_prediction_changes=False)
+    >>> model, x, y = data.toy_problem(shape=(6,))  # a table (N, F)
+    >>> len(ris(model, x, y, explain_func=Saliency()))
     4
     """
 

@@ -187,13 +187,9 @@ class AvgSensitivity(_Sensitivity):
 
     Examples
     --------
-    >>> import numpy as np, xai_sanity as xs
-    >>> from xai_sanity.metrics import AvgSensitivity
-    >>> from xai_sanity.data import toy_problem
-    >>> model, x, y = toy_problem()
-    >>> scores = AvgSensitivity(nr_samples=10, seed=0)(model, x, y,
-    ...                                                explain_func=xs.Saliency())
-    >>> len(scores)
+    >>> from xai_sanity import Saliency, data
+    >>> model, x, y = data.toy_problem(shape=(2, 16))  # a time series (N, C, T)
+    >>> len(AvgSensitivity(nr_samples=10, seed=0)(model, x, y, explain_func=Saliency()))
     4
     """
 
