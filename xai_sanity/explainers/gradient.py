@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from .._memory import auto_chunk
 from .._safety import make_generator
@@ -107,7 +108,10 @@ class IntegratedGradients(Explainer):
         Most interpolated inputs forwarded at once (bounds memory; the result does not
         depend on it). ``None`` sizes the chunks to the memory budget
         (:mod:`xai_sanity._memory`, ``$XAI_SANITY_MEMORY_BUDGET``) from a probe of the
-        model's per-input cost.
+        model's per-input cost. When a batch is larger than a chunk, it is split by inputs too.
+    progress : bool, default False
+        Show a progress bar over the passes (when there are several), titled with the number
+        of gradients the call computes.
     """
 
     name = "IntegratedGradients"
@@ -119,6 +123,7 @@ class IntegratedGradients(Explainer):
         steps: int = 50,
         quadrature: str = "gausslegendre",
         internal_batch_size: int | None = None,
+        progress: bool = False,
     ) -> None:
         self._store(locals())
 
@@ -132,25 +137,29 @@ class IntegratedGradients(Explainer):
     def attribute(self, model, inputs, targets, generator=None):
         baseline = expand_like(self.baseline, inputs, "baseline")
         alphas, weights = integration_points(self.steps, self.quadrature)
-        delta = inputs - baseline
         n = inputs.shape[0]
         chunk = self.internal_batch_size or auto_chunk(model, inputs)
-        steps_per_chunk = max(1, chunk // n)
+        # A pass takes `rows` inputs at `per_pass` points each: at most `chunk` interpolated inputs.
+        rows = min(n, chunk)
+        per_pass = max(1, chunk // rows)
+        passes = [(i, j) for i in range(0, n, rows) for j in range(0, len(alphas), per_pass)]
+        bar = tqdm(
+            passes,
+            desc=f"{self.name}: {n * len(alphas)} gradients in {len(passes)} passes of <= {rows * per_pass}",
+            disable=not self.progress or len(passes) < 2,
+        )
         total = torch.zeros_like(inputs)
-        for start in range(0, len(alphas), steps_per_chunk):
-            chunk_alphas = torch.as_tensor(
-                alphas[start : start + steps_per_chunk], dtype=inputs.dtype, device=inputs.device
+        shape = (-1,) + (1,) * inputs.ndim
+        for i, j in bar:
+            x, x0, t = inputs[i : i + rows], baseline[i : i + rows], targets[i : i + rows]
+            a = torch.as_tensor(alphas[j : j + per_pass], dtype=inputs.dtype, device=inputs.device)
+            w = torch.as_tensor(weights[j : j + per_pass], dtype=inputs.dtype, device=inputs.device)
+            points = x0.unsqueeze(0) + a.view(shape) * (x - x0).unsqueeze(0)
+            grads = input_gradient(model, points.reshape(-1, *x.shape[1:]), t.repeat(len(a))).view(
+                len(a), *x.shape
             )
-            chunk_weights = torch.as_tensor(
-                weights[start : start + steps_per_chunk], dtype=inputs.dtype, device=inputs.device
-            )
-            shape = (-1,) + (1,) * inputs.ndim
-            points = baseline.unsqueeze(0) + chunk_alphas.view(shape) * delta.unsqueeze(0)
-            grads = input_gradient(
-                model, points.reshape(-1, *inputs.shape[1:]), targets.repeat(len(chunk_alphas))
-            ).view(len(chunk_alphas), *inputs.shape)
-            total += (grads * chunk_weights.view(shape)).sum(0)
-        return total * delta
+            total[i : i + rows] += (grads * w.view(shape)).sum(0)
+        return total * (inputs - baseline)
 
 
 class GradientSHAP(Explainer):
