@@ -26,6 +26,7 @@ from .explainers import (
 )
 from .noise_level import NoiseLevelResult, tune_noise_level
 from .registry import METHODS, METRICS, SIMILARITIES, get_method, register
+from .study import Study, run_study
 
 __version__ = "0.1.0"
 
@@ -50,11 +51,13 @@ __all__ = [
     "SmoothGrad",
     "SmoothGradSquared",
     "SobelEdges",
+    "Study",
     "VarGrad",
     "build_method",
     "evaluate",
     "explain",
     "get_method",
     "register",
+    "run_study",
     "tune_noise_level",
 ]
