@@ -1,9 +1,11 @@
 """Tables (DataFrame, Markdown, LaTeX, CSV) and figures (matplotlib) for reports.
 
-Tables live in :mod:`xai_sanity.report.tables` and take flat or MultiIndex rows and
-columns; their headers come from :mod:`xai_sanity.report.labels` (what a metric measures)
-and their intervals, paired tests and Holm's correction from
-:mod:`xai_sanity.report.significance`; figures live in :mod:`xai_sanity.report.plots`.
+Tables live in :mod:`xai_sanity.report.tables` (files, and every table function) and take
+flat or MultiIndex rows and columns; :mod:`xai_sanity.report.summary` computes a summary,
+:mod:`xai_sanity.report.render` writes it as Markdown or LaTeX. Headers come from
+:mod:`xai_sanity.report.labels` (what a metric measures) and intervals, paired tests and
+Holm's correction from :mod:`xai_sanity.report.significance`; figures live in
+:mod:`xai_sanity.report.plots`.
 Every public name is importable from here.
 """
 

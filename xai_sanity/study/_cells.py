@@ -18,7 +18,6 @@ import pickle
 import threading
 import time
 import types
-import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -196,35 +195,23 @@ def environment() -> dict[str, str]:
 class StudyCache(CellCache):
     """:class:`CellCache` whose cell files hold the rows of a study cell instead of an accuracy.
 
-    Locks, stale-lock recovery and :meth:`compute_once` are those of the ROAR cache; only
-    :meth:`read` and :meth:`write` differ. Rows with an error are never written, so a failed
-    cell is computed again by the next run.
+    Locks, stale-lock recovery, :meth:`read` and :meth:`compute_once` are those of the ROAR
+    cache; only :meth:`decode` and :meth:`write` differ. Rows with an error are never written,
+    so a failed cell is computed again by the next run.
     """
 
-    def read(self, path: Path | None, digest: str, warn: bool = True) -> list[Row] | None:  # type: ignore[override]
-        """The cached rows of a cell, or ``None`` (with a warning if the file is bad)."""
-        if path is None or not path.exists():
-            return None
-        try:
-            payload = json.loads(path.read_text(encoding="utf-8"))
-            if payload.get("digest") != digest:
-                raise ValueError("digest does not match")
-            rows = []
-            for suffix, sample, score in payload["rows"]:
-                if not isinstance(suffix, str) or isinstance(sample, bool) or not isinstance(sample, int):
-                    raise ValueError(f"bad row {[suffix, sample, score]!r}")
-                if isinstance(score, bool) or not isinstance(score, (int, float)):
-                    raise ValueError(f"score {score!r} is not a number")
-                rows.append((suffix, sample, float(score), None))
-            return rows
-        except Exception as err:  # noqa: BLE001 - any unreadable file is recomputed
-            if warn:
-                warnings.warn(
-                    f"study cache file {path} is unreadable ({type(err).__name__}: {err}); recomputing it",
-                    RuntimeWarning,
-                    stacklevel=4,
-                )
-            return None
+    kind = "study"
+
+    def decode(self, payload: dict[str, Any]) -> list[Row]:  # type: ignore[override]
+        """The rows held by a cell file's ``payload``; raises if one is not a row."""
+        rows = []
+        for suffix, sample, score in payload["rows"]:
+            if not isinstance(suffix, str) or isinstance(sample, bool) or not isinstance(sample, int):
+                raise ValueError(f"bad row {[suffix, sample, score]!r}")
+            if isinstance(score, bool) or not isinstance(score, (int, float)):
+                raise ValueError(f"score {score!r} is not a number")
+            rows.append((suffix, sample, float(score), None))
+        return rows
 
     def write(  # type: ignore[override]
         self, path: Path | None, digest: str, config: dict[str, Any], rows: list[Row], seconds: float

@@ -1,13 +1,16 @@
-"""``xai_sanity.Study``: models × seeds × methods × metrics as one resumable, distributable run."""
+"""``xai_sanity.Study``: models × seeds × methods × metrics as one resumable, distributable run.
+
+The inputs and cells of a study are resolved in :mod:`._plan`, computed (here or on an
+executor) in :mod:`._run`; each cell's work, keys and cache files are in :mod:`._cells`.
+"""
 
 from __future__ import annotations
 
+import inspect
 import time
-import warnings
-from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -16,35 +19,17 @@ import pandas as pd
 from torch import nn
 from tqdm.auto import tqdm
 
-from .._safety import preserve_global_rng
-from .._validation import check_batch, check_positive_int
-from ..cache import config_digest
+from .._validation import check_positive_int
 from ..evaluation import score_direction
-from ..metrics.roar.fingerprints import fingerprint
 from ..report.labels import describe_metric
-from ._cells import (
-    Row,
-    StudyCache,
-    build_metric,
-    checked_fingerprint,
-    compute_group,
-    dumps,
-    environment,
-    in_flight_limit,
-    metric_fingerprint,
-    model_fingerprint,
-    resolve_method,
-    run_task,
-    seeded_method,
-    seeded_metric,
-)
+from ._cells import Row, StudyCache
+from ._plan import Label, Models, Unit, as_data, as_seeds, methods_per_seed, metrics_per_seed, named, plan
+from ._run import compute, warn_if_forking
 
 __all__ = ["COLUMNS", "CellInfo", "Study", "run_study"]
 
 #: The columns of a study's frame.
 COLUMNS = ["model", "method", "metric", "seed", "sample", "score", "error"]
-
-Label = tuple[str, str, str, int]  # (model, method, metric, seed)
 
 
 class CellInfo(NamedTuple):
@@ -70,95 +55,6 @@ class CellInfo(NamedTuple):
     from_cache: bool
     seconds: float
     error: str | None
-
-
-@dataclass
-class _Unit:
-    """One distinct cell: cells of the run with the same digest are computed once."""
-
-    index: int
-    digest: str
-    path: Path | None
-    config: dict[str, Any]
-    labels: list[Label] = field(default_factory=list)
-
-    @property
-    def group(self) -> tuple[str, int, str]:
-        model, method, _, seed = self.labels[0]
-        return model, seed, method
-
-
-def _as_data(data: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    if isinstance(data, Mapping):
-        aliases = {"x": "x", "x_batch": "x", "y": "y", "y_batch": "y", "s": "s", "s_batch": "s"}
-        unknown = sorted(set(data) - set(aliases))
-        if unknown:
-            raise ValueError(f"data has unknown keys {unknown}; allowed: 'x', 'y', 's' (or x_batch, ...)")
-        given = {aliases[k]: v for k, v in data.items()}
-        if "x" not in given or "y" not in given:
-            raise ValueError("data must hold 'x' and 'y' (and optionally 's')")
-        parts = (given["x"], given["y"], given.get("s"))
-    elif isinstance(data, (tuple, list)) and len(data) in (2, 3):
-        parts = (data[0], data[1], data[2] if len(data) == 3 else None)
-    else:
-        raise TypeError("data must be (x, y), (x, y, s) or {'x': ..., 'y': ..., 's': ...}")
-    x, y, _, s = check_batch(parts[0], parts[1], None, parts[2])
-    return x, y, s
-
-
-def _names(mapping: Any, what: str) -> dict[str, Any]:
-    if not isinstance(mapping, Mapping) or not mapping:
-        raise ValueError(f"{what} must be a non-empty dict of name -> {what[:-1]}")
-    bad = [k for k in mapping if not isinstance(k, str) or not k]
-    if bad:
-        raise TypeError(f"{what} names must be non-empty strings, got {bad!r}")
-    return dict(mapping)
-
-
-def _seeds(seeds: Any) -> tuple[int, ...]:
-    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
-        seeds = (seeds,)
-    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Iterable):
-        raise TypeError(f"seeds must be a sequence of integers >= 0, got {seeds!r}")
-    out = tuple(check_positive_int(s, "each seed", minimum=0) for s in seeds)
-    if not out:
-        raise ValueError("seeds is empty: give at least one seed, e.g. seeds=(0, 1, 2)")
-    if len(set(out)) != len(out):
-        raise ValueError(f"seeds must be distinct, got {list(out)}")
-    return out
-
-
-class _Models:
-    """The models of a run, built on first use (factories once per seed) and dropped after."""
-
-    def __init__(self, specs: Mapping[str, Any]) -> None:
-        self.specs = specs
-        self.built: dict[tuple[str, int], nn.Module] = {}
-        #: Cells still to compute per (model, seed); a built model is dropped when it reaches 0.
-        self.remaining: Counter[tuple[str, int]] = Counter()
-
-    def get(self, name: str, seed: int) -> nn.Module:
-        spec = self.specs[name]
-        if isinstance(spec, nn.Module):
-            return spec
-        if (name, seed) not in self.built:
-            with preserve_global_rng():  # a factory's module constructors draw from torch's global RNG
-                model = spec(seed)
-            if not isinstance(model, nn.Module):
-                raise TypeError(
-                    f"model factory {name!r} returned a {type(model).__name__} for seed {seed}; it must "
-                    "return a torch.nn.Module"
-                )
-            self.built[(name, seed)] = model
-        return self.built[(name, seed)]
-
-    def drop(self, name: str, seed: int) -> None:
-        self.built.pop((name, seed), None)
-
-    def cell_done(self, name: str, seed: int) -> None:
-        self.remaining[(name, seed)] -= 1
-        if self.remaining[(name, seed)] <= 0:
-            self.drop(name, seed)
 
 
 class Study:
@@ -235,43 +131,20 @@ class Study:
         batch_size: int = 64,
         explain_func_kwargs: dict[str, Any] | None = None,
     ) -> None:
-        self.models = _names(models, "models")
+        self.models = named(models, "models")
         for name, spec in self.models.items():
             if not isinstance(spec, nn.Module) and not callable(spec):
                 raise TypeError(f"model {name!r} must be an nn.Module or a callable seed -> nn.Module")
-        self.seeds = _seeds(seeds)
-        self.data = _as_data(data)
+        self.seeds = as_seeds(seeds)
+        self.data = as_data(data)
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else None
         self.device = device
         self.batch_size = check_positive_int(batch_size, "batch_size")
         if explain_func_kwargs is not None and not isinstance(explain_func_kwargs, Mapping):
             raise TypeError(f"explain_func_kwargs must be a dict, got {type(explain_func_kwargs).__name__}")
         self.explain_func_kwargs = dict(explain_func_kwargs or {})
-        base_methods = {n: resolve_method(m, n) for n, m in _names(methods, "methods").items()}
-        self.method_names = list(base_methods)
-        self._methods = {
-            (name, seed): seeded_method(method, seed, name)
-            for name, method in base_methods.items()
-            for seed in self.seeds
-        }
-        if metrics is None:
-            from ..reproduce.demo import default_metrics
-
-            per_seed = {seed: default_metrics(seed=seed) for seed in self.seeds}
-            self._metrics = {
-                (name, seed): seeded_metric(metric, seed, fresh=True)
-                for seed, suite in per_seed.items()
-                for name, metric in suite.items()
-            }
-            self.metric_names = list(per_seed[self.seeds[0]])
-        else:
-            specs = _names(metrics, "metrics")
-            self._metrics = {
-                (name, seed): build_metric(spec, seed, name)
-                for name, spec in specs.items()
-                for seed in self.seeds
-            }
-            self.metric_names = list(specs)
+        self.method_names, self._methods = methods_per_seed(methods, self.seeds)
+        self.metric_names, self._metrics = metrics_per_seed(metrics, self.seeds)
         #: After :meth:`run`: counts of cells (``cells``, ``from_cache``, ``computed``,
         #: ``failed``) and the run's ``seconds``.
         self.last_run: dict[str, float] = {}
@@ -287,8 +160,8 @@ class Study:
         """The number of (model, method, metric, seed) cells."""
         return len(self.models) * len(self.seeds) * len(self.method_names) * len(self.metric_names)
 
-    # -- planning ---------------------------------------------------------------------------
     def _labels(self) -> list[Label]:
+        """Every cell's (model, method, metric, seed), by model, seed, method and metric."""
         return [
             (model, method, metric, seed)
             for model in self.models
@@ -297,67 +170,6 @@ class Study:
             for metric in self.metric_names
         ]
 
-    def _plan(self, cache: StudyCache, models: _Models) -> tuple[list[_Unit], dict[str, list[Row]]]:
-        """The distinct cells with their keys (cells with equal keys share one unit), and the
-        rows of those already in the cache.
-
-        With a cache, each model is built (factories once per seed) and keyed by its weights;
-        a model none of whose cells is missing is dropped at once.
-        """
-        labels = self._labels()
-        if cache.directory is None:
-            return [_Unit(i, repr(label), None, {}, [label]) for i, label in enumerate(labels)], {}
-        x, y, s = self.data
-        shared = {
-            "environment": environment(),
-            "data": fingerprint(x, y, *(() if s is None else (s,))),
-            "explain_func_kwargs": checked_fingerprint(self.explain_func_kwargs, "explain_func_kwargs"),
-            "batch_size": self.batch_size,
-        }
-        method_ids = {
-            key: checked_fingerprint(method, f"method {key[0]!r} (seed {key[1]})")
-            for key, method in self._methods.items()
-        }
-        metric_ids = {
-            key: metric_fingerprint(metric, f"metric {key[0]!r} (seed {key[1]})")
-            for key, metric in self._metrics.items()
-        }
-        units: dict[str, _Unit] = {}
-        cached: dict[str, list[Row]] = {}
-        weights: dict[str, str] = {}
-        for name, spec in self.models.items():
-            for seed in self.seeds:
-                if isinstance(spec, nn.Module):
-                    if name not in weights:
-                        weights[name] = model_fingerprint(spec, f"model {name!r}")
-                    model_id = weights[name]
-                else:
-                    model_id = model_fingerprint(models.get(name, seed), f"model {name!r} (seed {seed})")
-                block = []
-                for method in self.method_names:
-                    for metric in self.metric_names:
-                        config = {
-                            **shared,
-                            "seed": seed,
-                            "model": model_id,
-                            "method": method_ids[(method, seed)],
-                            "metric": metric_ids[(metric, seed)],
-                        }
-                        digest = config_digest(config)
-                        if digest not in units:
-                            names = {"model": name, "method": method, "metric": metric, "seed": seed}
-                            path = cache.path("study", digest)
-                            units[digest] = _Unit(len(units), digest, path, {**config, "names": names})
-                            rows = cache.read(path, digest)
-                            if rows is not None:
-                                cached[digest] = rows
-                        units[digest].labels.append((name, method, metric, seed))
-                        block.append(digest)
-                if all(digest in cached for digest in block):
-                    models.drop(name, seed)
-        return list(units.values()), cached
-
-    # -- running ----------------------------------------------------------------------------
     def run(
         self,
         executor: Executor | None = None,
@@ -392,15 +204,15 @@ class Study:
         """
         if executor is not None and not callable(getattr(executor, "submit", None)):
             raise TypeError(f"executor must be a concurrent.futures.Executor, got {type(executor).__name__}")
-        _warn_if_forking(executor)
+        warn_if_forking(executor)
         start = time.perf_counter()
         cache = StudyCache(self.cache_dir).prepare()
-        models = _Models(self.models)
+        models = Models(self.models)
         results: dict[Label, list[Row]] = {}
         counts: Counter[str] = Counter({"from_cache": 0, "computed": 0, "failed": 0})
         bar = tqdm(total=self.n_cells, desc="study", disable=not progress)
 
-        def record(unit: _Unit, rows: list[Row], from_cache: bool, seconds: float) -> None:
+        def record(unit: Unit, rows: list[Row], from_cache: bool, seconds: float) -> None:
             error = next((row[3] for row in rows if row[3] is not None), None)
             for label in unit.labels:
                 results[label] = rows
@@ -410,17 +222,20 @@ class Study:
                 if callback is not None:
                     callback(CellInfo(*label, from_cache, 0.0 if from_cache else seconds, error))
 
-        def finished(unit: _Unit, rows: list[Row], seconds: float) -> None:
+        def finished(unit: Unit, rows: list[Row], seconds: float) -> None:
             cache.write(unit.path, unit.digest, unit.config, rows, seconds)
             models.cell_done(*unit.group[:2])
             record(unit, rows, False, seconds)
 
-        def served(unit: _Unit, rows: list[Row]) -> None:  # computed meanwhile by another process
+        def served(unit: Unit, rows: list[Row]) -> None:  # computed meanwhile by another process
             models.cell_done(*unit.group[:2])
             record(unit, rows, True, 0.0)
 
         try:
-            units, cached = self._plan(cache, models)
+            units, cached = plan(
+                self._labels(), cache, models, self._methods, self._metrics, self.data,
+                self.explain_func_kwargs, self.batch_size,
+            )  # fmt: skip
             pending = []
             for unit in units:
                 if unit.digest in cached:
@@ -428,10 +243,17 @@ class Study:
                 else:
                     pending.append(unit)
             models.remaining.update(unit.group[:2] for unit in pending)
+            options = {
+                "explain_func_kwargs": self.explain_func_kwargs,
+                "device": self.device,
+                "batch_size": self.batch_size,
+            }
             if pending:
                 cache.compute_once(
                     pending,
-                    lambda mine: self._compute(mine, models, executor, finished),
+                    lambda mine: compute(
+                        mine, models, self._methods, self._metrics, self.data, options, executor, finished
+                    ),
                     served=served,
                     # One group (model, seed, method) at a time, so that processes share the work.
                     chunk=None if executor is not None else len(self.metric_names),
@@ -440,83 +262,6 @@ class Study:
             bar.close()
             self.last_run = {"cells": self.n_cells, **counts, "seconds": time.perf_counter() - start}
         return self._frame(results)
-
-    def _compute(
-        self,
-        units: list[_Unit],
-        models: _Models,
-        executor: Executor | None,
-        finished: Callable[[_Unit, list[Row], float], None],
-    ) -> None:
-        groups: OrderedDict[tuple[str, int, str], list[_Unit]] = OrderedDict()
-        for unit in units:
-            groups.setdefault(unit.group, []).append(unit)
-        x, y, s = self.data
-        options = {
-            "explain_func_kwargs": self.explain_func_kwargs,
-            "device": self.device,
-            "batch_size": self.batch_size,
-        }
-
-        def cells(group: list[_Unit]) -> list[tuple[int, str, Any]]:
-            return [(u.index, u.labels[0][2], self._metrics[(u.labels[0][2], u.labels[0][3])]) for u in group]
-
-        by_index = {unit.index: unit for unit in units}
-        if executor is None:
-            for (model, seed, method), group in groups.items():
-                compute_group(
-                    models.get(model, seed), (x, y, s), method, self._methods[(method, seed)], cells(group),
-                    on_cell=lambda index, rows, seconds: finished(by_index[index], rows, seconds),
-                    **options,
-                )  # fmt: skip
-            return
-        self._compute_on(executor, groups, models, cells, options, by_index, finished)
-
-    def _compute_on(self, executor, groups, models, cells, options, by_index, finished) -> None:
-        """Submit the groups to ``executor`` (a bounded number at a time); write results as they come."""
-        data = dumps(self.data, "the study's data")
-        model_blobs: dict[tuple[str, int], bytes] = {}
-        option_blobs = {key: dumps(value, key) for key, value in options.items()}
-        left = Counter((model, seed) for model, seed, _ in groups)
-        queue = list(groups.items())
-        queue.reverse()
-        futures: dict[Any, tuple[str, int, str]] = {}
-        limit = in_flight_limit(executor)
-        try:
-            while queue or futures:
-                while queue and len(futures) < limit:
-                    (model, seed, method), group = queue.pop()
-                    if (model, seed) not in model_blobs:
-                        model_blobs[(model, seed)] = dumps(
-                            models.get(model, seed), f"model {model!r} (seed {seed})"
-                        )
-                        models.drop(model, seed)
-                    what = f"method {method!r} (seed {seed})"
-                    parts = [
-                        ("model", f"model {model!r} (seed {seed})", model_blobs[(model, seed)]),
-                        ("data", "the study's data", data),
-                        ("method_name", "a method name", dumps(method, "a method name")),
-                        ("method", what, dumps(self._methods[(method, seed)], what)),
-                        ("cells", f"the metrics of seed {seed}", self._cell_blob(cells(group), seed)),
-                        *((key, key, blob) for key, blob in option_blobs.items()),
-                    ]
-                    left[(model, seed)] -= 1
-                    if not left[(model, seed)]:
-                        del model_blobs[(model, seed)]
-                    futures[executor.submit(run_task, parts)] = (model, seed, method)
-                done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
-                for future in done:
-                    futures.pop(future)
-                    for index, rows, seconds in future.result():
-                        finished(by_index[index], rows, seconds)
-        finally:
-            for future in futures:
-                future.cancel()
-
-    def _cell_blob(self, cells: list[tuple[int, str, Any]], seed: int) -> bytes:
-        for _, name, metric in cells:  # name the metric that does not pickle
-            dumps(metric, f"metric {name!r} (seed {seed})")
-        return dumps(cells, f"the metrics of seed {seed}")
 
     def _frame(self, results: Mapping[Label, list[Row]]) -> pd.DataFrame:
         records = [
@@ -534,38 +279,28 @@ class Study:
         return frame
 
 
-def _warn_if_forking(executor: Any) -> None:
-    """Warn about a process pool that forks: its workers may hang in torch's thread pool."""
-    context = getattr(executor, "_mp_context", None)
-    method = getattr(context, "get_start_method", lambda: None)()
-    if isinstance(executor, ProcessPoolExecutor) and method == "fork":
-        warnings.warn(
-            "executor is a ProcessPoolExecutor whose workers are forked; workers forked from a process "
-            "in which torch has run can hang. Create it with "
-            "mp_context=multiprocessing.get_context('forkserver') (or 'spawn')",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-
-
 def run_study(
     *,
-    models: Mapping[str, nn.Module | Callable[[int], nn.Module]],
-    methods: Mapping[str, Any],
-    metrics: Mapping[str, Any] | None = None,
-    data: Any,
-    seeds: Sequence[int] = (0, 1, 2),
-    cache_dir: str | Path | None = None,
-    device: str | None = None,
-    batch_size: int = 64,
-    explain_func_kwargs: dict[str, Any] | None = None,
     executor: Executor | None = None,
     progress: bool = True,
     callback: Callable[[CellInfo], Any] | None = None,
+    **study: Any,
 ) -> pd.DataFrame:
-    """``Study(...).run(...)`` in one call; see :class:`Study` and :meth:`Study.run`."""
-    study = Study(
-        models=models, methods=methods, metrics=metrics, data=data, seeds=seeds, cache_dir=cache_dir,
-        device=device, batch_size=batch_size, explain_func_kwargs=explain_func_kwargs,
-    )  # fmt: skip
-    return study.run(executor=executor, progress=progress, callback=callback)
+    """``Study(...).run(...)`` in one call; see :class:`Study` and :meth:`Study.run`.
+
+    Takes the keyword arguments of both (its signature lists them all): those of :meth:`Study.run`
+    go to the run, the others to :class:`Study`.
+    """
+    return Study(**study).run(executor=executor, progress=progress, callback=callback)
+
+
+def _run_study_signature() -> inspect.Signature:
+    """The keywords of :class:`Study` then those of :meth:`Study.run`, as ``run_study`` takes them."""
+    own = list(inspect.signature(run_study).parameters.values())[:-1]  # less **study
+    shared = [p for p in inspect.signature(Study.__init__).parameters.values() if p.name != "self"]
+    return inspect.Signature(
+        [*shared, *own], return_annotation=inspect.signature(run_study).return_annotation
+    )
+
+
+run_study.__signature__ = _run_study_signature()  # type: ignore[attr-defined]

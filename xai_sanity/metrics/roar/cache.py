@@ -69,6 +69,8 @@ class CellCache:
 
     #: Seconds after which a lock file that holds no readable owner counts as stale.
     unreadable_lock_grace = 60.0
+    #: What the cells are, in warnings ("ROAR cache file ... is unreadable").
+    kind = "ROAR"
 
     def __init__(
         self, directory: str | Path | None, lock_timeout: float = 24 * 3600.0, poll: float = 0.5
@@ -97,30 +99,32 @@ class CellCache:
             return None
         return self.directory / f"{method.lower()}_{digest[:32]}.json"
 
-    def read(self, path: Path | None, digest: str, warn: bool = True) -> float | None:
-        """The cached accuracy of a cell, or ``None`` (with a warning if the file is bad)."""
+    def read(self, path: Path | None, digest: str, warn: bool = True) -> Any:
+        """The cached result of a cell (:meth:`decode`), or ``None`` (with a warning if the file
+        is bad: not JSON, another digest, or a result :meth:`decode` refuses)."""
         if path is None or not path.exists():
             return None
         try:
             payload = json.loads(path.read_text(encoding="utf-8"))
-            accuracy = payload["accuracy"]
             if payload.get("digest") != digest:
                 raise ValueError("digest does not match")
-            if (
-                isinstance(accuracy, bool)
-                or not isinstance(accuracy, (int, float))
-                or not 0.0 <= float(accuracy) <= 1.0
-            ):
-                raise ValueError(f"accuracy {accuracy!r} is not a number in [0, 1]")
-            return float(accuracy)
+            return self.decode(payload)
         except Exception as err:  # noqa: BLE001 - any unreadable file is recomputed
             if warn:
                 warnings.warn(
-                    f"ROAR cache file {path} is unreadable ({type(err).__name__}: {err}); recomputing it",
+                    f"{self.kind} cache file {path} is unreadable ({type(err).__name__}: {err}); "
+                    "recomputing it",
                     RuntimeWarning,
                     stacklevel=4,
                 )
             return None
+
+    def decode(self, payload: dict[str, Any]) -> float:
+        """The accuracy held by a cell file's ``payload``; raises if it is not one in [0, 1]."""
+        accuracy = payload["accuracy"]
+        if isinstance(accuracy, bool) or not isinstance(accuracy, (int, float)) or not 0.0 <= accuracy <= 1.0:
+            raise ValueError(f"accuracy {accuracy!r} is not a number in [0, 1]")
+        return float(accuracy)
 
     def write(
         self, path: Path | None, digest: str, config: dict[str, Any], accuracy: float, seconds: float
@@ -249,7 +253,7 @@ class CellCache:
                 waited_since = waited_since or time.monotonic()
                 if time.monotonic() - waited_since > 60.0:
                     warnings.warn(
-                        f"waiting for {len(waiting)} ROAR cells that another process is computing "
+                        f"waiting for {len(waiting)} {self.kind} cells that another process is computing "
                         f"(lock files *.lock in {self.directory}; delete them if no other run is active)",
                         RuntimeWarning,
                         stacklevel=3,
