@@ -40,6 +40,8 @@ def test_demo_writes_every_report_file(demo_dir):
 
 
 def test_demo_table_has_every_method_and_metric(demo_dir):
+    from xai_sanity.reproduce.demo import DemoSettings
+
     out, stdout = demo_dir
     summary = json.loads((out / "summary.json").read_text())
     methods = list(build_methods(0.1, "quick"))
@@ -54,6 +56,10 @@ def test_demo_table_has_every_method_and_metric(demo_dir):
     markdown = (out / "results.md").read_text()
     assert "↑" in markdown and "↓" in markdown  # better directions are marked
     assert 0 < summary["noise_level"] < 10 and summary["test_accuracy"] > 0.1
+    # What reruns it: the settings, the seed, the versions, the command line.
+    run = summary["run"]
+    assert run["config"] == {**run["config"], "mode": "quick", "n_explain": DemoSettings.quick().n_explain}
+    assert run["seed"] == 0 and run["command"][1:3] == ["demo", "--quick"] and run["versions"]["torch"]
 
 
 def test_default_metrics_take_the_run_seed():

@@ -7,7 +7,8 @@
   not a small fixed chunk, so a GPU runs large chunks).
 * :func:`input_cost` — bytes one input costs in a forward and backward pass of a model,
   probed once by a forward pass of a single input with hooks that add up every module's
-  output size (the activations autograd keeps, and their gradients).
+  output size (the activations autograd keeps, and their gradients); the result is kept
+  per model and input shape (:func:`probed`), so repeated calls do not probe again.
 * :func:`auto_chunk` — how many inputs fit in the budget.
 
 Loops that take an explicit ``batch_size`` / ``internal_batch_size`` use it; ``None`` (their
@@ -18,11 +19,16 @@ from __future__ import annotations
 
 import os
 import re
+import weakref
+from collections.abc import Callable
+from typing import TypeVar
 
 import torch
 from torch import nn
 
-__all__ = ["BUDGET_ENV_VAR", "auto_chunk", "input_cost", "memory_budget", "parse_bytes"]
+__all__ = ["BUDGET_ENV_VAR", "auto_chunk", "input_cost", "memory_budget", "parse_bytes", "probed"]
+
+T = TypeVar("T")
 
 BUDGET_ENV_VAR = "XAI_SANITY_MEMORY_BUDGET"
 _CPU_SHARE, _CPU_CAP = 0.25, 1 << 30
@@ -78,9 +84,65 @@ def input_cost(model: nn.Module, example: torch.Tensor, backward: bool = True) -
     leaf module's output is counted (what autograd keeps for the backward pass), twice with
     ``backward`` (the gradients of those activations), plus the input itself. A model
     without modules is counted by its output. The probe runs without gradients and leaves
-    the model as it is.
+    the model as it is. It runs once per model and input shape (dtype, device, mode): the
+    result is kept while the model lives and its modules and parameter shapes stay the same
+    (swapping parameters in, as the metrics and enhancers do, keeps it).
+    """
+    # TorchScript takes no forward hooks: count what autograd saves instead.
+    cost = _saved_cost if isinstance(model, torch.jit.ScriptModule) else _forward_cost
+    return int(probed(model, example, "input_cost", cost) * (2 if backward else 1))
+
+
+def probed(
+    model: nn.Module, example: torch.Tensor, kind: str, probe: Callable[[nn.Module, torch.Tensor], T]
+) -> T:
+    """``probe(model, x)`` for the first input ``x`` of ``example``, run once per ``kind``,
+    model and input shape.
+
+    The result is kept while the model lives, for inputs of the same shape, dtype and
+    device, with the model in the same mode and with the same layout (the same module
+    objects, parameters of the same shapes; swapping parameter tensors in keeps it). For
+    probes whose result depends on nothing else, such as :func:`input_cost` and Grad-CAM's
+    default layer. An error is raised again at the next call, not kept.
     """
     x = example[:1].detach()
+    key = (kind, *_probe_key(model, x))
+    try:
+        known = _PROBED.setdefault(model, {})
+    except TypeError:  # an object that takes no weak reference: probe every time
+        known = {}
+    if key not in known:
+        if len(known) >= _PROBED_PER_MODEL:
+            known.clear()
+        known[key] = probe(model, x)
+    return known[key]
+
+
+#: The results of :func:`probed` per model, by kind and :func:`_probe_key`.
+_PROBED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_PROBED_PER_MODEL = 16
+
+
+def _probe_key(model: nn.Module, x: torch.Tensor) -> tuple:
+    """What a probe's result depends on: the input's shape, dtype and device, the model's mode,
+    and its layout: which module objects it has, their ``inplace`` flags and numbers of
+    forward hooks (both decide which tensors a forward pass returns), and the shapes of its
+    parameters."""
+    modules = tuple(
+        (
+            id(m),
+            getattr(m, "inplace", None),
+            len(getattr(m, "_forward_hooks", ())),
+            len(getattr(m, "_forward_pre_hooks", ())),
+        )
+        for m in model.modules()
+    )
+    shapes = tuple(tuple(p.shape) for p in model.parameters())
+    return (tuple(x.shape[1:]), x.dtype, x.device, model.training, modules, shapes)
+
+
+def _forward_cost(model: nn.Module, x: torch.Tensor) -> int:
+    """The input plus every leaf module's output in one forward pass of ``x`` (one input)."""
     total = [x.numel() * x.element_size()]
 
     def count(_module, _inputs, output) -> None:
@@ -97,7 +159,21 @@ def input_cost(model: nn.Module, example: torch.Tensor, backward: bool = True) -
     finally:
         for handle in handles:
             handle.remove()
-    return int(total[0] * (2 if backward else 1))
+    return total[0]
+
+
+def _saved_cost(model: nn.Module, x: torch.Tensor) -> int:
+    """:func:`_forward_cost` for a model that takes no forward hooks (TorchScript): the input
+    plus every tensor autograd saves for the backward pass of one forward."""
+    total = [x.numel() * x.element_size()]
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        total[0] += tensor.numel() * tensor.element_size()
+        return tensor
+
+    with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        model(x.clone().requires_grad_(True))
+    return total[0]
 
 
 def auto_chunk(model: nn.Module, example: torch.Tensor, device: torch.device | str | None = None) -> int:

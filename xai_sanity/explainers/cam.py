@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._memory import probed
 from .._safety import model_guard
 from .base import Explainer, class_scores, input_gradient
 from .guided import guided_relus
@@ -151,6 +152,10 @@ def default_layer(model: nn.Module, inputs: torch.Tensor) -> LayerChoice:
     shape (for a forward pass that does not branch on the values): an input so small that the last stage's maps are ``1 x 1`` moves it to the
     last stage with larger maps.
 
+    The choice is kept for later calls with the same model (same modules, ``inplace``
+    flags, hooks and parameter shapes) and input shape, dtype and device, so the probe runs
+    once for them (:func:`xai_sanity._memory.probed`).
+
     Parameters
     ----------
     model : torch.nn.Module
@@ -169,8 +174,15 @@ def default_layer(model: nn.Module, inputs: torch.Tensor) -> LayerChoice:
     ValueError
         When no module returns a feature map.
     """
-    dims = check_signal_layout(inputs, "Grad-CAM")
-    calls = _probe(model, inputs[:1])
+    check_signal_layout(inputs, "Grad-CAM")
+    # The choice depends only on the model's layout and the input shape: probed once for them.
+    return probed(model, inputs, "gradcam_layer", _choose_layer)
+
+
+def _choose_layer(model: nn.Module, example: torch.Tensor) -> LayerChoice:
+    """:func:`default_layer`'s rule, from one probe forward pass of ``example`` (one input)."""
+    dims = example.ndim - 2
+    calls = _probe(model, example)
 
     def is_map(t: torch.Tensor | None) -> bool:
         return t is not None and t.ndim == dims + 2 and any(s > 1 for s in t.shape[2:])
@@ -312,8 +324,8 @@ class GradCAM(Explainer):
     ----------
     layer : str, nn.Module or None, default None
         The layer (a submodule name such as ``"features.6"`` keeps the explainer picklable).
-        ``None`` picks, on each call, the module whose output is the last spatial feature
-        map before the classifier head, found with one probe forward pass
+        ``None`` picks the module whose output is the last spatial feature map before the
+        classifier head, found with one probe forward pass per model and input shape
         (:func:`default_layer` states the rule): ``layer4`` on a torchvision-layout
         ResNet, the ReLU after the last convolution on VGG-like stacks (the rectified maps
         the paper uses; on the pre-ReLU convolution output the class-weighted sum is often

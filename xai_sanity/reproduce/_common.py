@@ -4,16 +4,24 @@ Each runner (the demo and the reproductions) has a frozen settings dataclass der
 :class:`RunSettings` with a ``full`` and a ``quick`` instance, calls :func:`prepare` to make
 the output folder and load the default splits, loads its models through
 :meth:`Prepared.load_model`, registers what it writes in :attr:`Prepared.files` and ends with
-:meth:`Prepared.write_summary`. The run's seed goes to every stochastic piece; for metrics,
-:func:`with_seed` and :class:`GlobalNumpySeed` do that.
+:meth:`Prepared.write_summary`, which also writes ``summary.json``: the settings, the seed,
+the package versions, the device, the command line, the start time and the duration — what
+is needed to run it again (:func:`run_record`). The run's seed goes to every stochastic
+piece; for metrics, :func:`with_seed` and :class:`GlobalNumpySeed` do that. A module's
+``SETTINGS`` names its presets (``"full"``, ``"quick"``, maybe more); :func:`settings_for`
+picks one.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import inspect
 import json
+import platform
+import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,9 +61,130 @@ class RunSettings:
         raise NotImplementedError(f"{cls.__name__} has no quick settings")
 
     @classmethod
-    def for_mode(cls, quick: bool) -> RunSettings:
-        """:meth:`quick` when ``quick`` is true, else :meth:`full`."""
-        return cls.quick() if quick else cls.full()
+    def for_mode(cls, quick: bool, preset: str | None = None) -> RunSettings:
+        """:meth:`quick` when ``quick`` is true, else :meth:`full`; or the named ``preset``.
+
+        A preset is looked up in the ``SETTINGS`` table of the module that defines the class
+        (see :func:`settings_for`).
+        """
+        if preset is None:
+            return cls.quick() if quick else cls.full()
+        table = getattr(sys.modules.get(cls.__module__), "SETTINGS", None)
+        if not isinstance(table, Mapping):
+            table = {"full": cls.full(), "quick": cls.quick()}
+        return settings_for(table, quick, preset)
+
+
+def settings_for(settings: Mapping[str, Any], quick: bool = False, preset: str | None = None) -> Any:
+    """The settings preset of a run: ``settings[preset]``, else ``"quick"`` or ``"full"``.
+
+    Parameters
+    ----------
+    settings : mapping
+        A runner module's ``SETTINGS`` (preset name → settings).
+    quick : bool, default False
+        Without ``preset``: take ``"quick"`` (else ``"full"``).
+    preset : str, optional
+        A key of ``settings``; with ``quick=True`` it must be ``"quick"``.
+
+    Raises
+    ------
+    ValueError
+        ``preset`` is not a key of ``settings`` (the message lists them), or contradicts
+        ``quick``.
+    """
+    if preset is None:
+        preset = "quick" if quick else "full"
+    elif quick and preset != "quick":
+        raise ValueError(f"quick=True and preset={preset!r} contradict each other; give one of them")
+    if not isinstance(preset, str) or preset not in settings:
+        raise ValueError(f"preset must be one of {list(settings)}, got {preset!r}")
+    return settings[preset]
+
+
+def package_versions() -> dict[str, str | None]:
+    """Versions of Python and of the packages that determine the numbers (``None`` if absent)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name in ("xai_sanity", "torch", "quantus", "numpy", "scipy", "pandas", "scikit-image", "captum"):
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = None
+    if versions["xai_sanity"] is None:  # running from a source tree that is not installed
+        from .. import __version__
+
+        versions["xai_sanity"] = __version__
+    return versions
+
+
+def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def device_name(device: Any) -> str:
+    """``device`` as text, with the accelerator's name when it is a CUDA device."""
+    import torch
+
+    text = str(device) if device is not None else "cpu"
+    if text.startswith("cuda") and torch.cuda.is_available():
+        try:
+            return f"{text} ({torch.cuda.get_device_name(torch.device(text))})"
+        except (RuntimeError, AssertionError):
+            return text
+    return text
+
+
+def run_record(
+    *,
+    config: Any,
+    seed: int | Sequence[int] | None,
+    device: Any,
+    started: float,
+    duration_s: float | None = None,
+    argv: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """What is needed to run a job again, as a JSON-ready dict (``summary.json``'s ``run``).
+
+    Parameters
+    ----------
+    config : dataclass, mapping or None
+        The settings (a settings dataclass becomes a dict) or a config file's contents.
+    seed : int or sequence of int
+        The run's seed(s).
+    device : str or torch.device or None
+        Where it ran (``None``: CPU).
+    started : float
+        ``time.time()`` at the start.
+    duration_s : float, optional
+        Seconds it took.
+    argv : sequence of str, optional
+        The command line (default ``sys.argv``).
+    """
+    start = datetime.datetime.fromtimestamp(started, datetime.timezone.utc)
+    return {
+        "config": _jsonable(config),
+        "seed": list(seed) if isinstance(seed, (list, tuple)) else seed,
+        "device": device_name(device),
+        "command": list(sys.argv if argv is None else argv),
+        "started": start.isoformat(timespec="seconds"),
+        "duration_s": None if duration_s is None else round(duration_s, 1),
+        "versions": package_versions(),
+    }
+
+
+def write_json(path: str | Path, data: Mapping[str, Any]) -> Path:
+    """Write ``data`` as indented JSON (values JSON cannot hold become strings)."""
+    target = Path(path)
+    target.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
+    return target
 
 
 @dataclass
@@ -80,6 +209,8 @@ class Prepared:
         The default splits at the settings' sizes, drawn with the run's seed.
     start : float
         ``time.perf_counter()`` when the run began.
+    started : float
+        ``time.time()`` when the run began (the summary's start time).
     files : dict of str to pathlib.Path
         What the run wrote, by key; the runner adds to it.
     timings : dict of str to float
@@ -95,6 +226,7 @@ class Prepared:
     train: Any
     test: Any
     start: float
+    started: float = field(default_factory=time.time)
     files: dict[str, Path] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -153,14 +285,22 @@ class Prepared:
         """The start of the summary: mode and seed, then ``extra``."""
         return {"mode": self.mode, "seed": self.seed, **extra}
 
-    def write_summary(self, info: dict[str, Any], name: str, key: str = "info") -> Path:
-        """Add ``total_s`` (and ``timings_s`` if any were recorded) to ``info`` and write it
-        as JSON to ``out / name``, recorded in :attr:`files` under ``key``."""
+    def write_summary(self, info: dict[str, Any], name: str = "summary.json", key: str = "info") -> Path:
+        """Add ``total_s`` (and ``timings_s`` if any were recorded) and ``run`` (the
+        :func:`run_record`: settings, seed, versions, device, command line, start time,
+        duration) to ``info`` and write it as JSON to ``out / name``, recorded in
+        :attr:`files` under ``key``. When ``name`` is another file, ``summary.json`` is
+        written too (under the key ``"summary"``), so every output folder has one."""
         if self.timings:
             info["timings_s"] = {k: round(v, 2) for k, v in self.timings.items()}
         info["total_s"] = round(self.elapsed(), 1)
-        path = self.file(key, name)
-        path.write_text(json.dumps(info, indent=2, default=str), encoding="utf-8")
+        info["run"] = run_record(
+            config=self.settings, seed=self.seed, device=self.device, started=self.started,
+            duration_s=self.elapsed(),
+        )  # fmt: skip
+        path = write_json(self.file(key, name), info)
+        if name != "summary.json":
+            write_json(self.file("summary", "summary.json"), info)
         return path
 
     def echo_done(self, total_s: float, what: str = "written") -> None:
@@ -200,13 +340,13 @@ def prepare(
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
+    started, start = time.time(), time.perf_counter()
     if message:
         echo(message)
     train, test = load_default_splits(n_train=settings.n_train, n_test=settings.n_test, seed=seed)
     prepared = Prepared(
         out=out, settings=settings, seed=seed, device=device, progress=progress, echo=echo,
-        train=train, test=test, start=start,
+        train=train, test=test, start=start, started=started,
     )  # fmt: skip
     prepared.timings["data_s"] = time.perf_counter() - start
     return prepared

@@ -207,6 +207,7 @@ def run_demo(
     seed: int = 0,
     progress: bool = True,
     echo: Any = print,
+    preset: str | None = None,
 ) -> DemoResult:
     """Build the data, train (or load) the default LeNet, explain, evaluate, and report.
 
@@ -214,9 +215,10 @@ def run_demo(
     ``results_scores.csv`` (tidy per-sample scores), ``explanations.png`` (maps over the
     inputs with the ground-truth outline), ``noise_curve.png`` and ``noise_curve.csv`` (the
     accuracy-drop heuristic) and ``summary.json``. ``seed`` draws the data and seeds the
-    model, the heuristic, the enhancers and every seeded metric.
+    model, the heuristic, the enhancers and every seeded metric. ``preset`` picks a named
+    entry of :data:`SETTINGS` instead of ``quick``.
     """
-    s = DemoSettings.for_mode(quick)
+    s = DemoSettings.for_mode(quick, preset)
     prep = prepare(
         out_dir, s, device=device, seed=seed, progress=progress, echo=echo,
         message=f"[1/5] building the semi-natural dataset ({s.n_train} train / {s.n_test} test)",

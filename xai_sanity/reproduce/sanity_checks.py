@@ -31,6 +31,7 @@ from ..explainers import (
     IntegratedGradients,
     Saliency,
 )
+from ..metrics._plumbing import ExplainCall
 from ..metrics.randomisation import DataRandomisation, EfficientMPRT, ModelParameterRandomisation, SmoothMPRT
 from ..registry import SIMILARITIES
 from ..report import plot_randomisation_curves, plot_randomisation_grid, save_table, to_markdown
@@ -177,11 +178,13 @@ def run_sanity_checks(
     seed: int = 0,
     progress: bool = True,
     echo: Any = print,
+    preset: str | None = None,
 ) -> dict[str, Any]:
     """Run the three randomisation tests and write tables, figures and a summary to ``out_dir``.
 
     ``seed`` draws the data and seeds the models, the randomisations, the random-label
-    training and the stochastic methods.
+    training and the stochastic methods. ``preset`` picks a named entry of :data:`SETTINGS`
+    instead of ``quick``.
 
     Returns
     -------
@@ -190,7 +193,7 @@ def run_sanity_checks(
         similarity: mean similarity at the last step), the ``verdicts``, the written
         ``files`` and the ``info`` written to ``sanity_checks.json``.
     """
-    s = SanityChecksSettings.for_mode(quick)
+    s = SanityChecksSettings.for_mode(quick, preset)
     prep = prepare(out_dir, s, device=device, seed=seed, progress=progress, echo=echo)
     train, test = prep.train, prep.test
     x, y = test.x[: s.n_explain], test.y[: s.n_explain]
@@ -234,9 +237,8 @@ def run_sanity_checks(
                         grid[method_name] = metric.explanations_
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
-                random_maps = data_test._explain(
-                    random_model, x, y, method, {"device": device} if device else {}, 64
-                )
+                explain = ExplainCall(method, {"device": device} if device else {}, batch_size=64)
+                random_maps = data_test._explain(random_model, x, y, explain)
                 rows += _similarity_rows(arch, method_name, "data", reference, {"random labels": random_maps})
             rows += _repaired_mprt_rows(arch, method_name, model, x, y, method, s, seed, device)
         plot_randomisation_curves(
