@@ -15,10 +15,13 @@ drops because the degraded images lie outside the training distribution. ``retra
 gives that deletion curve (same removal, original model) for comparison.
 
 Caveat (Rong et al., "A Consistent and Efficient Evaluation Strategy for Attribution
-Methods", ICML 2022, "ROAD"): the *shape* of the removed region can itself leak the class
-(a removal mask shaped like the object is informative), so a retrained model may stay
-accurate although the informative pixels are gone, and estimators can be ranked wrongly.
-Read ROAR curves with that in mind.
+Methods", ICML 2022, "ROAD"): with a fixed fill the *shape* of the removed region can itself
+leak the class (a removal mask shaped like the object is informative), so a retrained model
+may stay accurate although the informative pixels are gone, and estimators can be ranked
+wrongly. ``imputation="noisy_linear"`` fills the removed features with ROAD's noisy linear
+imputation (:mod:`xai_sanity.metrics.imputation`), which continues the surroundings instead
+of drawing the region's outline, and :func:`leak_diagnostic` (:mod:`.leak`) measures the
+leak: the test accuracy of the same architecture trained on the removal masks alone.
 
 Engineering:
 
@@ -39,23 +42,31 @@ Engineering:
 Layout: :mod:`.removal` (ranking, tie-breaking, imputation), :mod:`.cells` (one job per
 (estimator, threshold, repeat) and how jobs run), :mod:`.fingerprints` (what the cache keys
 are made of), :mod:`.cache` (the per-cell cache and its locks), :mod:`.metric` (the ROAR/KAR
-classes and their checks), :mod:`.study` (several estimators and the controls).
+classes and their checks), :mod:`.study` (several estimators and the controls), :mod:`.leak`
+(the removal-pattern leak diagnostic).
 """
 
 from ...report.plots import plot_roar  # the figure lives with the other plots
 from .._plumbing import explain_in_batches
+from ..imputation import IMPUTATIONS, impute
 from .cells import Cell
+from .leak import KARLeak, ROARLeak, leak_diagnostic
 from .metric import DEFAULT_THRESHOLDS, KAR, ROAR
 from .removal import removal_mask, remove_features
 from .study import control_estimators, run_roar
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
+    "IMPUTATIONS",
     "KAR",
+    "KARLeak",
     "ROAR",
+    "ROARLeak",
     "Cell",
     "control_estimators",
     "explain_in_batches",
+    "impute",
+    "leak_diagnostic",
     "plot_roar",
     "removal_mask",
     "remove_features",

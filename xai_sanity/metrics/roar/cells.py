@@ -27,6 +27,8 @@ from torch.nn.modules.dropout import _DropoutNd
 from ..._model_ops import fresh_copy
 from ..._safety import make_generator
 from ..._validation import model_device
+from ..imputation import add_noise
+from .removal import noise_generator
 
 __all__ = [
     "BATCHED_TRAIN_KWARGS",
@@ -51,7 +53,8 @@ class Cell:
     Attributes
     ----------
     estimator, method : str
-        The estimator's name and ``"ROAR"`` or ``"KAR"``.
+        The estimator's name and ``"ROAR"`` or ``"KAR"`` (``"ROAR-leak"``, ``"KAR-leak"`` for the leak
+        diagnostic).
     threshold : float
         Fraction of features removed.
     repeat : int
@@ -66,9 +69,15 @@ class Cell:
         ``train_func(model, x, y, seed, **train_kwargs) -> model``.
     train_kwargs : mapping
     x_train, y_train, x_test, y_test : numpy.ndarray
-        The degraded data.
+        The degraded data (without the imputation noise, which :meth:`inputs` adds).
     digest : str
         Cache key of the cell; ``config`` what it was computed from; ``path`` its cache file.
+    noise : numpy.ndarray, optional
+        Standard deviation per channel of the imputation noise (``"noisy_linear"``), drawn
+        from the cell's own seed on the removed values ``removed_train``/``removed_test``;
+        ``None``: no noise.
+    removed_train, removed_test : numpy.ndarray, optional
+        The removal masks, where the noise goes.
     """
 
     estimator: str
@@ -87,6 +96,19 @@ class Cell:
     digest: str = ""
     config: Mapping[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    noise: np.ndarray | None = None
+    removed_train: np.ndarray | None = None
+    removed_test: np.ndarray | None = None
+
+    def inputs(self) -> tuple[np.ndarray, np.ndarray]:
+        """The training and test inputs the cell uses: the degraded data plus its imputation
+        noise, drawn from the cell's seed (stream 0 for training, 1 for test images)."""
+        if self.noise is None:
+            return self.x_train, self.x_test
+        return (
+            add_noise(self.x_train, self.removed_train, self.noise, noise_generator(self.seed, 0)),
+            add_noise(self.x_test, self.removed_test, self.noise, noise_generator(self.seed, 1)),
+        )
 
     def row(self, accuracy: float, from_cache: bool) -> dict[str, Any]:
         """The cell's row of a results table."""
@@ -122,14 +144,15 @@ def run_cell(cell: Cell) -> float:
     from ...training import evaluate_accuracy
 
     model = cell.model
+    x_train, x_test = cell.inputs()
     if cell.retrain:
         trained = cell.train_func(
-            fresh_copy(model, cell.seed), cell.x_train, cell.y_train, cell.seed, **cell.train_kwargs
+            fresh_copy(model, cell.seed), x_train, cell.y_train, cell.seed, **cell.train_kwargs
         )
         if not isinstance(trained, nn.Module):
             raise TypeError(f"train_func must return the trained nn.Module, got {type(trained).__name__}")
         model = trained
-    return float(evaluate_accuracy(model, cell.x_test, cell.y_test))
+    return float(evaluate_accuracy(model, x_test, cell.y_test))
 
 
 def count_classes(model: nn.Module, x: np.ndarray) -> int | None:
@@ -183,7 +206,8 @@ def run_cells_batched(cells: Sequence[Cell]) -> list[float]:
     device = next(models[0].parameters()).device
     params, _ = stack_module_state(models)
     base = copy.deepcopy(models[0]).to("meta")
-    x = torch.stack([torch.as_tensor(cell.x_train) for cell in cells]).to(device)
+    inputs = [cell.inputs() for cell in cells]
+    x = torch.stack([torch.as_tensor(x_train) for x_train, _ in inputs]).to(device)
     y = torch.as_tensor(cells[0].y_train).long().to(device)
     n, k = y.shape[0], len(cells)
     gens = [make_generator(int(cell.seed)) for cell in cells]
@@ -209,7 +233,7 @@ def run_cells_batched(cells: Sequence[Cell]) -> list[float]:
         for i, (model, cell) in enumerate(zip(models, cells)):
             for name, p in model.named_parameters():
                 p.copy_(params[name][i])
-            accuracies.append(float(evaluate_accuracy(model, cell.x_test, cell.y_test)))
+            accuracies.append(float(evaluate_accuracy(model, inputs[i][1], cell.y_test)))
     return accuracies
 
 

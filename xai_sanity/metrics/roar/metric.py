@@ -33,6 +33,7 @@ from ...cache import config_digest
 from ...registry import METRICS
 from .._plumbing import explain_in_chunks
 from ..base import Metric
+from ..imputation import NOISE_SCALE, channel_stat, check_imputation, check_layout
 from .cache import CACHE_FORMAT_VERSION, CellCache
 from .cells import (
     BATCHED_TRAIN_KWARGS,
@@ -44,7 +45,7 @@ from .cells import (
     run_cells,
 )
 from .fingerprints import callable_id, fingerprint, model_fingerprint, readable_settings, trainer_fingerprint
-from .removal import channel_means, check_fractions, remove_features
+from .removal import channel_means, check_fractions, degrade
 
 __all__ = ["DEFAULT_THRESHOLDS", "DEFAULT_TRAIN_KWARGS", "KAR", "ROAR"]
 
@@ -58,8 +59,9 @@ class ROAR(Metric):
     """RemOve And Retrain (Hooker et al. 2019).
 
     For each threshold ``t`` the top fraction ``t`` of each image's features (ranked by the
-    attribution, ties broken randomly with ``seed``) is replaced by the per-channel mean of
-    the training set, in the training and the test images; a fresh model is trained on the
+    attribution, ties broken randomly with ``seed``) is replaced, in the training and the
+    test images, by the per-channel mean of the training set (or, with
+    ``imputation="noisy_linear"``, by ROAD's noisy linear imputation); a fresh model is trained on the
     degraded training set ``n_repeats`` times and its test accuracy recorded (see
     ``train_func``: only the architecture is reused, never the weights). Lower accuracy at a
     given ``t`` means the estimator found more of the information the model class needs.
@@ -96,6 +98,14 @@ class ROAR(Metric):
         fingerprint of ``train_func`` (its code, closure, defaults, state, partial
         arguments). Needed only when that fingerprint is refused; you vouch that the string
         changes whenever the trainer changes. Plain ``train_kwargs`` values stay in the key.
+    imputation : {"mean", "noisy_linear"}, default "mean"
+        What replaces the removed features (:func:`xai_sanity.metrics.imputation.impute`).
+        ``"mean"``: the training set's channel means (Hooker et al. 2019). ``"noisy_linear"``:
+        ROAD's noisy linear imputation (Rong et al., ICML 2022), which does not draw the
+        shape of the removed region into the image; its noise (0.01 times each channel's
+        standard deviation over the training set) is drawn per cell from the cell's seed.
+        Applies to the retrained data and to ``retrain=False`` alike, and is part of the
+        cache key. Inputs ``(N, C, T)`` or ``(N, C, H, W)`` only.
     retrain : bool, default True
         ``False`` evaluates the original model on the degraded test set (a deletion curve,
         "no retraining"; one repeat).
@@ -132,6 +142,8 @@ class ROAR(Metric):
 
     Rong et al. (ICML 2022, ROAD) show that the removal pattern itself can leak class
     information to the retrained model; see the module docstring.
+    ``imputation="noisy_linear"`` removes most of that leak, and
+    :func:`~xai_sanity.metrics.roar.leak_diagnostic` measures it.
     """
 
     name = "ROAR"
@@ -156,6 +168,7 @@ class ROAR(Metric):
         executor: cf.Executor | None = None,
         cache_dir: str | Path | None = None,
         cache_key: str | None = None,
+        imputation: str = "mean",
         retrain: bool = True,
         abs: bool = False,
         normalise: bool = False,
@@ -176,6 +189,7 @@ class ROAR(Metric):
         self.executor = executor
         self.cache_dir = cache_dir
         self.cache_key = cache_key
+        self.imputation = imputation
         self.retrain = retrain
         self.return_repeats = return_repeats
         self.batched = batched
@@ -190,6 +204,7 @@ class ROAR(Metric):
 
     def _check_params(self) -> None:
         self._thresholds = check_fractions(self.thresholds, name="thresholds")
+        check_imputation(self.imputation)
         check_positive_int(self.n_repeats, "n_repeats")
         check_positive_int(self.seed, "seed", minimum=0)
         if self.train_func is not None and not callable(self.train_func):
@@ -240,6 +255,10 @@ class ROAR(Metric):
         model), a model the batched recipe cannot train, a ``cache_dir`` that cannot be
         used, a trainer the cache cannot tell apart from others. Returns the ready cache.
         """
+        try:
+            check_layout(x_train.shape, self.imputation)
+        except ValueError as err:
+            raise ValueError(f"imputation={self.imputation!r}: {err}") from err
         n_classes = count_classes(model, x_train[:1])
         for name, y in (("y_batch", y_train), ("y_test", y_test)):
             labels = as_target_tensor(y, len(y), torch.device("cpu"), name=name)
@@ -351,46 +370,38 @@ class ROAR(Metric):
         """The recipe: degrade the data per threshold, serve cached cells, run the rest once."""
         x_train = x_train.astype(np.float32, copy=False)
         x_test = x_test.astype(np.float32, copy=False)
-        fill = channel_means(x_train)
+        fill, noise = channel_means(x_train), self._noise(x_train)
         train_func, train_kwargs = self._trainer()
         base_config = self._base_config(
             model, x_train, y_train, x_test, y_test, train_func, train_kwargs, cache
         )
         template = model if self.executor is None else copy.deepcopy(model).cpu()
-        options = {"keep": self._keep, "per_pixel": self.per_pixel, "seed": int(self.seed)}
+        shared = dict(
+            estimator=estimator, method=self.method, model=template, retrain=bool(self.retrain),
+            train_func=train_func, train_kwargs=train_kwargs, y_train=y_train, y_test=y_test, noise=noise,
+        )  # fmt: skip
 
         rows: list[dict[str, Any]] = []
         pending: list[Cell] = []
         for t in self._thresholds:
             # Only the cells hold the degraded arrays: a threshold served wholly from the cache
             # frees them at the next iteration.
-            x_train_t = remove_features(x_train, a_train, t, fill, stream=0, **options)
-            x_test_t = remove_features(x_test, a_test, t, fill, stream=1, **options)
+            x_train_t, removed_train = self._degrade(x_train, a_train, t, fill, stream=0)
+            x_test_t, removed_test = self._degrade(x_test, a_test, t, fill, stream=1)
             # Cells are keyed by the degraded data itself rather than by the attributions, so
             # cells whose data does not depend on the estimator (0% or 100% removed), or on
-            # which two estimators agree, are trained once and shared.
-            degraded_id = fingerprint(x_train_t, x_test_t)
+            # which two estimators agree, are trained once and shared. With noise, the masks
+            # (where it goes) are part of the data.
+            masks = () if noise is None else (removed_train, removed_test)
+            degraded_id = fingerprint(x_train_t, x_test_t, *masks)
             for r in range(int(self.n_repeats) if self.retrain else 1):
                 config = {**base_config, "threshold": t, "repeat": r, "degraded": degraded_id}
                 digest = config_digest(config)
                 cell = Cell(
-                    estimator=estimator,
-                    method=self.method,
-                    threshold=t,
-                    repeat=r,
-                    seed=cell_seed(self.seed, t, r),
-                    model=template,
-                    retrain=bool(self.retrain),
-                    train_func=train_func,
-                    train_kwargs=train_kwargs,
-                    x_train=x_train_t,
-                    y_train=y_train,
-                    x_test=x_test_t,
-                    y_test=y_test,
-                    digest=digest,
-                    config=config,
-                    path=cache.path(self.method, digest),
-                )
+                    threshold=t, repeat=r, seed=cell_seed(self.seed, t, r), x_train=x_train_t,
+                    x_test=x_test_t, removed_train=removed_train, removed_test=removed_test,
+                    digest=digest, config=config, path=cache.path(self.method, digest), **shared,
+                )  # fmt: skip
                 cached = cache.read(cell.path, digest)
                 if cached is not None:
                     rows.append(cell.row(cached, from_cache=True))
@@ -413,6 +424,21 @@ class ROAR(Metric):
         )
         return rows
 
+    def _degrade(
+        self, x: np.ndarray, a: np.ndarray, threshold: float, fill: np.ndarray, stream: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """A cell's inputs at ``threshold`` (without noise) and the removal mask."""
+        return degrade(
+            x, a, threshold, fill, imputation=self.imputation, keep=self._keep,
+            per_pixel=self.per_pixel, seed=int(self.seed), stream=stream,
+        )  # fmt: skip
+
+    def _noise(self, x_train: np.ndarray) -> np.ndarray | None:
+        """Standard deviation per channel of the imputation noise (``None``: no noise)."""
+        if self.imputation == "mean":
+            return None
+        return NOISE_SCALE * channel_stat(x_train, "std")
+
     def _trainer(self) -> tuple[Callable, dict[str, Any]]:
         """The training function and its keywords (the default recipe filled in)."""
         train_kwargs = dict(self.train_kwargs or {})
@@ -427,6 +453,9 @@ class ROAR(Metric):
         by the fingerprint of ``train_func`` and ``train_kwargs``.
         """
         automatic = self.retrain and cache.directory is not None and self.cache_key is None
+        noise = self._noise(x_train)
+        # "mean" adds no key, so that caches written before imputation= existed stay valid.
+        imputation = {} if noise is None else {"imputation": self.imputation, "noise": noise.tolist()}
         return {
             "format_version": CACHE_FORMAT_VERSION,
             "method": self.method,
@@ -442,6 +471,7 @@ class ROAR(Metric):
             "weights": None if self.retrain else model_fingerprint(model),
             "torch": ".".join(torch.__version__.split("+")[0].split(".")[:2]),
             "batched": bool(self.batched and self.retrain),
+            **imputation,
         }
 
     def evaluate_batch(self, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover - not used

@@ -2,8 +2,10 @@
 
 Features are ranked by an attribution map; ties are broken by a seeded random order (the
 original ROAR code breaks them by pixel index, which biases flat maps towards the top-left).
-The removed features are replaced by a fill value per channel (the training set's channel
-mean in Hooker et al. 2019).
+The removed features are then imputed (:mod:`xai_sanity.metrics.imputation`): by a fill
+value per channel (``"mean"``, the training set's channel mean in Hooker et al. 2019), or by
+ROAD's noisy linear imputation (``"noisy_linear"``, Rong et al. 2022), which hides the shape
+of the removed region.
 """
 
 from __future__ import annotations
@@ -13,7 +15,16 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["channel_means", "check_fractions", "removal_mask", "remove_features"]
+from ..imputation import impute
+
+__all__ = [
+    "channel_means",
+    "check_fractions",
+    "degrade",
+    "noise_generator",
+    "removal_mask",
+    "remove_features",
+]
 
 
 def check_fractions(values: Any, name: str = "fractions") -> tuple[float, ...]:
@@ -34,6 +45,12 @@ def check_fractions(values: Any, name: str = "fractions") -> tuple[float, ...]:
 def channel_means(x: np.ndarray) -> np.ndarray:
     """Per-channel mean of ``x`` ``(N, C, ...)``, shape ``(C,)``, in float64: ROAR's fill value."""
     return np.asarray(x).mean(axis=(0, *range(2, np.ndim(x))), dtype=np.float64)
+
+
+def noise_generator(seed: int, stream: int) -> np.random.Generator:
+    """The private generator of the imputation noise of ``(seed, stream)`` (stream 0: training
+    images, 1: test images)."""
+    return np.random.default_rng(np.random.SeedSequence([int(seed), 0x1A9E, int(stream)]))
 
 
 def _tie_keys(n: int, n_features: int, seed: int, stream: int) -> np.ndarray:
@@ -78,6 +95,29 @@ def removal_mask(
     return flat.reshape(shape)
 
 
+def degrade(
+    x: np.ndarray,
+    a: np.ndarray,
+    fraction: float,
+    fill: np.ndarray,
+    *,
+    imputation: str = "mean",
+    keep: bool = False,
+    per_pixel: bool = True,
+    seed: int = 0,
+    stream: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The removal mask of :func:`removal_mask` and ``x`` imputed there, *without* noise.
+
+    The noise of ``"noisy_linear"`` is drawn later, per retraining, with
+    :func:`xai_sanity.metrics.imputation.add_noise` (see :meth:`.cells.Cell.inputs`).
+    Returns ``(x_degraded (float32), mask)``.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    mask = removal_mask(a, x.shape, fraction, keep=keep, per_pixel=per_pixel, seed=seed, stream=stream)
+    return impute(x, mask, imputation, fill=fill, noise=0.0), mask
+
+
 def remove_features(
     x: np.ndarray,
     a: np.ndarray,
@@ -88,8 +128,10 @@ def remove_features(
     per_pixel: bool = True,
     seed: int = 0,
     stream: int = 0,
+    imputation: str = "mean",
+    noise: float | np.ndarray | None = None,
 ) -> np.ndarray:
-    """Replace a fraction of each image's features, ranked by ``a``, by ``fill``.
+    """Replace a fraction of each image's features, ranked by ``a``, by imputed values.
 
     Parameters
     ----------
@@ -101,7 +143,8 @@ def remove_features(
         Fraction of features replaced, in ``[0, 1]``; exactly ``round(fraction *
         n_features)`` per image.
     fill : numpy.ndarray
-        Replacement value per channel, shape ``(C,)`` (the training set's channel means).
+        Replacement value per channel, shape ``(C,)`` (the training set's channel means);
+        with ``"noisy_linear"`` only for images whose features are all removed.
     keep : bool, default False
         ``False`` (ROAR): replace the most important features; ``True`` (KAR): replace the
         least important ones.
@@ -109,7 +152,12 @@ def remove_features(
         Rank pixels (attributions summed over channels; all channels of a pixel are
         replaced together) instead of single elements.
     seed, stream : int
-        Seed the random order that breaks ties (``stream`` separates e.g. train and test).
+        Seed the random order that breaks ties (``stream`` separates e.g. train and test),
+        and the imputation noise.
+    imputation : {"mean", "noisy_linear"}, default "mean"
+        See :func:`xai_sanity.metrics.imputation.impute`.
+    noise : float or array of shape (C,), optional
+        Noise level of the imputation (see :func:`~xai_sanity.metrics.imputation.impute`).
 
     Returns
     -------
@@ -125,7 +173,4 @@ def remove_features(
     """
     x = np.asarray(x, dtype=np.float32)
     mask = removal_mask(a, x.shape, fraction, keep=keep, per_pixel=per_pixel, seed=seed, stream=stream)
-    fill_full = np.broadcast_to(
-        np.asarray(fill, dtype=np.float32).reshape((1, -1) + (1,) * (x.ndim - 2)), x.shape
-    )
-    return np.where(mask, fill_full, x).astype(np.float32, copy=False)
+    return impute(x, mask, imputation, fill=fill, noise=noise, seed=noise_generator(seed, stream))

@@ -12,7 +12,7 @@ from torch import nn
 from ..._validation import check_positive_int
 from .metric import KAR, ROAR
 
-__all__ = ["control_estimators", "run_roar"]
+__all__ = ["control_estimators", "run_estimators", "run_roar"]
 
 
 def control_estimators(seed: int = 0) -> dict[str, Callable]:
@@ -63,10 +63,28 @@ def run_roar(
     classes = {"ROAR": ROAR, "KAR": KAR}
     if str(method).upper() not in classes:
         raise ValueError(f"method must be 'ROAR' or 'KAR', got {method!r}")
+    metric = classes[str(method).upper()](**metric_kwargs)
+    return run_estimators(
+        metric, estimators, model, x_train, y_train, x_test, y_test, explain_func_kwargs, batch_size
+    )
+
+
+def run_estimators(
+    metric: ROAR,
+    estimators: Mapping[str, Any],
+    model: nn.Module,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    explain_func_kwargs: dict[str, Any] | None = None,
+    batch_size: int = 64,
+) -> pd.DataFrame:
+    """Call ``metric`` (a :class:`ROAR` or a subclass) once per estimator; concatenate the
+    tidy results. ``estimators`` as in :func:`run_roar`."""
     check_positive_int(batch_size, "batch_size")
     if not estimators:
         raise ValueError("estimators must name at least one estimator")
-    metric = classes[str(method).upper()](**metric_kwargs)
     frames = []
     for name, estimator in estimators.items():
         if callable(estimator):
