@@ -20,6 +20,10 @@ PARAMS = {
     "LocalLipschitzEstimate": {"nr_samples": 5},
     "RelativeInputStability": {"nr_samples": 5},
     "SmoothMPRT": {"nr_samples": 3},
+    # Few subsets / steps / fractions keep the faithfulness checks fast.
+    "FaithfulnessCorrelation": {"nr_runs": 5, "subset_size": 32},
+    "PixelFlipping": {"max_steps": 8},
+    "ROAD": {"fractions": (0.2, 0.6)},
     # A tiny random-label training run keeps the data-randomisation check fast.
     "DataRandomisation": {
         "train_data": (_TRAIN_RNG.random((32, 3, 16, 16), dtype=np.float32), _TRAIN_RNG.integers(0, 10, 32)),

@@ -1,8 +1,9 @@
 """Quantus-compatible metrics. Each is registered in :data:`xai_sanity.METRICS`."""
 
 from ..registry import METRICS
-from . import localisation, randomisation, roar, robustness
+from . import faithfulness, localisation, randomisation, roar, robustness
 from .base import Metric, check_batch
+from .faithfulness import ROAD, FaithfulnessCorrelation, PixelFlipping
 from .localisation import (
     AUC,
     AttributionLocalisation,
@@ -33,18 +34,29 @@ _LOCALISATION_METRICS = [
 for _cls, _aliases in _LOCALISATION_METRICS:
     METRICS.register(_cls, name=_cls.name, aliases=_aliases)
 
+_FAITHFULNESS_METRICS = [
+    (FaithfulnessCorrelation, ("Faithfulness Correlation",)),
+    (PixelFlipping, ("Pixel-Flipping", "Pixel Flipping")),
+    (ROAD, ()),
+]
+for _cls, _aliases in _FAITHFULNESS_METRICS:
+    METRICS.register(_cls, name=_cls.name, aliases=_aliases)
+
 __all__ = [
     "AUC",
     "AttributionLocalisation",
     "AvgSensitivity",
     "DataRandomisation",
     "EfficientMPRT",
+    "FaithfulnessCorrelation",
     "KAR",
     "LocalLipschitzEstimate",
     "MaxSensitivity",
     "Metric",
     "ModelParameterRandomisation",
+    "PixelFlipping",
     "PointingGame",
+    "ROAD",
     "ROAR",
     "RandomLogit",
     "RelevanceMassAccuracy",
@@ -54,6 +66,7 @@ __all__ = [
     "TopKIntersection",
     "check_batch",
     "plot_roar",
+    "faithfulness",
     "localisation",
     "randomisation",
     "robustness",
