@@ -31,19 +31,33 @@ def _errors(scores: pd.DataFrame, keys: Sequence[str]) -> list[dict[str, Any]]:
     return failed[[*keys, "error"]].drop_duplicates().to_dict(orient="records")
 
 
-def _write(
+def _finish(
     scores: pd.DataFrame,
     out: Path,
     info: dict[str, Any],
+    *,
     index: str | list[str],
     caption: str,
-) -> tuple[pd.DataFrame, dict[str, Path]]:
-    from .report import summarise, write_tables
+    echo: Callable[..., Any],
+    start: float,
+    extra_files: Mapping[str, Path] | None = None,
+) -> JobResult:
+    """Write a job's tables and ``summary.json``, show the table and the errors, and return
+    the :class:`JobResult`."""
+    from .report import summarise, to_markdown, write_tables
     from .reproduce._common import write_json
 
     files = dict(write_tables(scores, out, caption=caption, index=index))
     files["summary"] = write_json(out / "summary.json", info)
-    return summarise(scores, index=index), files
+    files.update(extra_files or {})
+    table = summarise(scores, index=index)
+    echo("")
+    echo(to_markdown(table))
+    for record in info["errors"]:  # where it failed (without the seed), then the error
+        where = " / ".join(str(v) for k, v in record.items() if k not in ("seed", "error"))
+        echo(f"error: {where}: {record['error']}")
+    echo(f"written to {out.resolve()} in {time.perf_counter() - start:.1f} s")
+    return JobResult(scores=scores, table=table, files=files, info=info)
 
 
 def run_config(
@@ -81,7 +95,6 @@ def run_config(
     -------
     JobResult
     """
-    from .report import to_markdown
     from .reproduce._common import run_record
     from .study import Study
 
@@ -116,15 +129,8 @@ def run_config(
     }  # fmt: skip
     index = ["model", "method"] if scores["model"].nunique() > 1 else "method"
     caption = f"xai_sanity study {source}: mean ± std over seeds {list(config.seeds)} and {n_samples} samples"
-    table, files = _write(scores, out, info, index, caption)
-    if config.path is not None:
-        files["config"] = out / "study.toml"
-    echo("")
-    echo(to_markdown(table))
-    for record in info["errors"]:
-        echo(f"error: {record['model']} / {record['method']} / {record['metric']}: {record['error']}")
-    echo(f"written to {out.resolve()} in {time.perf_counter() - start:.1f} s")
-    return JobResult(scores=scores, table=table, files=files, info=info)
+    extra = {"config": out / "study.toml"} if config.path is not None else None
+    return _finish(scores, out, info, index=index, caption=caption, echo=echo, start=start, extra_files=extra)
 
 
 def metrics_by_name(
@@ -151,8 +157,8 @@ def metrics_by_name(
     ValueError
         A metric that needs masks and there are none.
     """
+    from ._seeding import with_seed
     from .registry import METRICS
-    from .reproduce._common import with_seed
 
     if names is None:
         chosen = [n for n in METRICS if getattr(METRICS[n], "in_default_suite", True)]
@@ -215,7 +221,6 @@ def evaluate_files(
     from .evaluation import evaluate
     from .explain import build_method
     from .registry import METHODS
-    from .report import to_markdown
     from .reproduce._common import run_record
 
     started, start = time.time(), time.perf_counter()
@@ -246,10 +251,5 @@ def evaluate_files(
             duration_s=time.perf_counter() - start, argv=argv,
         ),
     }  # fmt: skip
-    table, files = _write(scores, out, info, "method", f"xai_sanity evaluate: {data.source}")
-    echo("")
-    echo(to_markdown(table))
-    for entry in info["errors"]:
-        echo(f"error: {entry['method']} / {entry['metric']}: {entry['error']}")
-    echo(f"written to {out.resolve()} in {time.perf_counter() - start:.1f} s")
-    return JobResult(scores=scores, table=table, files=files, info=info)
+    caption = f"xai_sanity evaluate: {data.source}"
+    return _finish(scores, out, info, index="method", caption=caption, echo=echo, start=start)

@@ -207,13 +207,7 @@ class NoiseEnsemble(Explainer):
             raise TypeError(f"base: {err}") from err
 
     # -- the engine -----------------------------------------------------------------------
-    def attribute(
-        self,
-        model: nn.Module,
-        inputs: torch.Tensor,
-        targets: torch.Tensor,
-        generator: torch.Generator | None = None,
-    ) -> torch.Tensor:
+    def attribute(self, model, inputs, targets, generator=None):
         base = self._base()
         if generator is None:
             generator = self.generator

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 import inspect
 import json
 import platform
@@ -27,8 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from tqdm.auto import tqdm
+
+from .._seeding import GlobalNumpySeed, takes_seed, with_seed  # noqa: F401  (re-exported: their old home)
 
 
 @dataclass(frozen=True)
@@ -352,52 +354,55 @@ def prepare(
     return prepared
 
 
-def takes_seed(factory: Callable[..., Any]) -> bool:
-    """Whether ``factory`` (a metric class or function) has a ``seed`` parameter."""
-    try:
-        return "seed" in inspect.signature(factory).parameters
-    except (TypeError, ValueError):
-        return False
+def runner(
+    settings_cls: type[RunSettings], default_out: str, message: Callable[[Any], str] | None = None
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Make ``body(prep, **extra)`` a runner with the options every runner takes.
 
-
-def with_seed(factory: Callable[..., Any], params: Mapping[str, Any], seed: int) -> Any:
-    """``factory(**params)``, with ``seed=seed`` added when the factory takes a seed."""
-    return factory(**params, seed=seed) if takes_seed(factory) else factory(**params)
-
-
-class GlobalNumpySeed:
-    """A metric that draws from NumPy's global generator, run under a fixed seed.
-
-    Some metrics (e.g. Quantus's ``FaithfulnessCorrelation``, which picks random pixel
-    subsets) take no seed. Each call here seeds the global generator with ``seed`` first and
-    restores its previous state after, so the scores are reproducible, every method is scored
-    on the same draws, and nothing else's random stream is disturbed. Other attributes
-    (e.g. ``score_direction``) are those of the wrapped metric.
-
-    Parameters
-    ----------
-    metric : callable
-        The metric.
-    seed : int
-        Seed of the global generator at each call.
+    The runner's signature is ``(out_dir=default_out, *, device=None, quick=False, seed=0,
+    progress=True, echo=print, preset=None, **extra)`` — ``extra`` being the keyword-only
+    parameters ``body`` declares after ``prep``. A call resolves the settings
+    (``settings_cls.for_mode(quick, preset)``), opens the run with :func:`prepare` (echoing
+    ``message(settings)`` first) and hands the :class:`Prepared` run to ``body``.
     """
 
-    def __init__(self, metric: Callable[..., Any], seed: int) -> None:
-        self.metric = metric
-        self.seed = seed
+    def decorate(body: Callable[..., Any]) -> Callable[..., Any]:
+        _prep, *extra = inspect.signature(body).parameters.values()
+        common = inspect.signature(_runner_options).parameters.values()
+        params = [p.replace(default=default_out) if p.name == "out_dir" else p for p in common] + [
+            p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in extra
+        ]
+        signature = inspect.Signature(params, return_annotation=inspect.signature(body).return_annotation)
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        state = np.random.get_state()
-        np.random.seed(self.seed)
-        try:
-            return self.metric(*args, **kwargs)
-        finally:
-            np.random.set_state(state)
+        @functools.wraps(body)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            options = dict(bound.arguments)
+            out_dir, quick, preset = options.pop("out_dir"), options.pop("quick"), options.pop("preset")
+            settings = settings_cls.for_mode(quick, preset)
+            prep = prepare(
+                out_dir,
+                settings,
+                **{name: options.pop(name) for name in ("device", "seed", "progress", "echo")},
+                message=message(settings) if message else None,
+            )
+            return body(prep, **options)
 
-    def __getattr__(self, name: str) -> Any:
-        if name == "metric":  # not set yet (e.g. while unpickling)
-            raise AttributeError(name)
-        return getattr(self.metric, name)
+        run.__signature__ = signature  # type: ignore[attr-defined]
+        return run
 
-    def __repr__(self) -> str:
-        return f"GlobalNumpySeed({self.metric!r}, seed={self.seed})"
+    return decorate
+
+
+def _runner_options(
+    out_dir: str | Path = "",
+    *,
+    device: str | None = None,
+    quick: bool = False,
+    seed: int = 0,
+    progress: bool = True,
+    echo: Callable[..., Any] = print,
+    preset: str | None = None,
+) -> None:
+    """The options every runner takes (the signature :func:`runner` gives)."""

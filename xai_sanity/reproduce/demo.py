@@ -17,10 +17,10 @@ import pandas as pd
 from ..enhancers import NoiseGrad, NoiseGradPlusPlus, SmoothGrad
 from ..evaluation import evaluate
 from ..explainers import Gradient, IntegratedGradients
+from ..jobs import metrics_by_name
 from ..noise_level import tune_noise_level
-from ..registry import METRICS
 from ..report import plot_explanations, plot_noise_curves, summarise, to_markdown, write_tables
-from ._common import RunSettings, prepare, with_seed
+from ._common import Prepared, RunSettings, runner
 
 
 @dataclass(frozen=True)
@@ -118,15 +118,7 @@ def default_metrics(quick: bool = False, seed: int = 0) -> dict[str, Any]:
     dict
         Metric name → metric instance, in registry order.
     """
-    metrics = {}
-    for name in METRICS:
-        factory = METRICS[name]
-        if getattr(factory, "in_default_suite", True):
-            params = {**getattr(factory, "suite_params", {})}
-            if quick:
-                params.update(getattr(factory, "quick_params", {}))
-            metrics[name] = with_seed(factory, params, seed)
-    return metrics
+    return metrics_by_name(None, quick=quick, seed=seed)
 
 
 def enhanced_variants(
@@ -199,16 +191,12 @@ def build_methods(noise_level: float, settings: DemoSettings | str = "full", see
     )
 
 
-def run_demo(
-    out_dir: str | Path = "xai_sanity_report",
-    *,
-    device: str | None = None,
-    quick: bool = False,
-    seed: int = 0,
-    progress: bool = True,
-    echo: Any = print,
-    preset: str | None = None,
-) -> DemoResult:
+@runner(
+    DemoSettings,
+    "xai_sanity_report",
+    message=lambda s: f"[1/5] building the semi-natural dataset ({s.n_train} train / {s.n_test} test)",
+)
+def run_demo(prep: Prepared) -> DemoResult:
     """Build the data, train (or load) the default LeNet, explain, evaluate, and report.
 
     Writes to ``out_dir``: ``results.{csv,md,tex}`` (methods × metrics, mean ± std),
@@ -218,11 +206,7 @@ def run_demo(
     model, the heuristic, the enhancers and every seeded metric. ``preset`` picks a named
     entry of :data:`SETTINGS` instead of ``quick``.
     """
-    s = DemoSettings.for_mode(quick, preset)
-    prep = prepare(
-        out_dir, s, device=device, seed=seed, progress=progress, echo=echo,
-        message=f"[1/5] building the semi-natural dataset ({s.n_train} train / {s.n_test} test)",
-    )  # fmt: skip
+    s, seed, device, progress, echo = prep.settings, prep.seed, prep.device, prep.progress, prep.echo
     test = prep.test
 
     echo("[2/5] training or loading the default LeNet")
@@ -248,7 +232,7 @@ def run_demo(
 
     echo("[5/5] evaluating every registered metric")
     with prep.timed("evaluate_s"):
-        metrics = default_metrics(quick, seed=seed)
+        metrics = default_metrics(prep.mode == "quick", seed=seed)
         scores = evaluate(
             model, x, y, masks, methods=methods, metrics=metrics, a_batches=explanations, device=device,
             progress=progress,

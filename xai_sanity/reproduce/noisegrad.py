@@ -33,7 +33,7 @@ from ..explainers import IntegratedGradients, Saliency
 from ..noise_level import tune_noise_level
 from ..registry import METRICS
 from ..report import plot_noise_curves, summarise, to_latex, to_markdown
-from ._common import RunSettings, prepare, settings_for, with_seed
+from ._common import Prepared, RunSettings, runner, with_seed
 from .demo import enhanced_variants
 
 CATEGORIES = {
@@ -176,17 +176,8 @@ def build_methods(noise_level: float, settings: NoiseGradSettings, seed: int) ->
     )
 
 
-def run_noisegrad(
-    out_dir: str | Path = "xai_sanity_noisegrad",
-    *,
-    device: str | None = None,
-    quick: bool = False,
-    seed: int = 0,
-    progress: bool = True,
-    echo: Any = print,
-    preset: str | None = None,
-    cache_dir: str | Path | None = None,
-) -> dict[str, Any]:
+@runner(NoiseGradSettings, "xai_sanity_noisegrad")
+def run_noisegrad(prep: Prepared, *, cache_dir: str | Path | None = None) -> dict[str, Any]:
     """Run the comparison and write the tables, the heuristic-curve figure and a summary.
 
     ``seed`` draws the data and seeds the models, the noise-level heuristic, the enhancers
@@ -217,8 +208,7 @@ def run_noisegrad(
         localisation and faithfulness ``claims``, the written ``files`` and the ``info``
         written to ``noisegrad.json``.
     """
-    s = settings_for(SETTINGS, quick, preset)
-    prep = prepare(out_dir, s, device=device, seed=seed, progress=progress, echo=echo)
+    s, seed, device, progress, echo = prep.settings, prep.seed, prep.device, prep.progress, prep.echo
     cache = Path(cache_dir) if cache_dir is not None else prep.out / "cache"
     echo(f"settings: {s.mode} ({_describe(s)}); unit cache: {cache}")
     test = prep.test

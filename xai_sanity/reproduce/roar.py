@@ -28,7 +28,7 @@ from ..explainers import Gradient, GuidedBackprop, IntegratedGradients
 from ..metrics.imputation import IMPUTATIONS
 from ..metrics.roar import control_estimators, explain_in_batches, leak_diagnostic, plot_roar, run_roar
 from ..report import save_table, to_markdown
-from ._common import RunSettings, prepare
+from ._common import Prepared, RunSettings, runner
 
 #: How the summary names the imputations.
 IMPUTATION_LABELS = {"mean": "mean fill (Hooker et al. 2019)", "noisy_linear": "noisy linear (ROAD)"}
@@ -216,16 +216,8 @@ def plot_study(scores: pd.DataFrame, path: str | Path) -> Any:
     return fig
 
 
-def run_roar_study(
-    out_dir: str | Path = "xai_sanity_roar",
-    *,
-    device: str | None = None,
-    quick: bool = False,
-    seed: int = 0,
-    progress: bool = True,
-    echo: Any = print,
-    preset: str | None = None,
-) -> dict[str, Any]:
+@runner(RoarSettings, "xai_sanity_roar")
+def run_roar_study(prep: Prepared) -> dict[str, Any]:
     """Run ROAR for every estimator under both imputations, and the leak diagnostic; write
     the tables, the figure and a summary to ``out_dir``.
 
@@ -242,8 +234,7 @@ def run_roar_study(
         (beats Random or not, mean fill), the ``comparison`` (per estimator and imputation),
         the written ``files`` and the ``info`` written to ``roar.json``.
     """
-    s = RoarSettings.for_mode(quick, preset)
-    prep = prepare(out_dir, s, device=device, seed=seed, progress=progress, echo=echo)
+    s, seed, device, echo = prep.settings, prep.seed, prep.device, prep.echo
     train, test, out = prep.train, prep.test, prep.out
     echo("training or loading the reference LeNet (its architecture is retrained per cell)")
     model, _ = prep.load_model("lenet")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,7 +34,7 @@ from ..metrics._plumbing import ExplainCall
 from ..metrics.randomisation import DataRandomisation, EfficientMPRT, ModelParameterRandomisation, SmoothMPRT
 from ..registry import SIMILARITIES
 from ..report import plot_randomisation_curves, plot_randomisation_grid, save_table, to_markdown
-from ._common import RunSettings, prepare
+from ._common import Prepared, RunSettings, runner
 
 SIMILARITY_NAMES = {"spearman_abs": "Spearman (abs)", "spearman": "Spearman", "ssim": "SSIM", "hog": "HOG"}
 #: Column labels of the table: the similarities, and eMPRT's score, which is no similarity.
@@ -170,16 +169,8 @@ def _repaired_mprt_rows(arch, method_name, model, x, y, method, s, seed, device)
     return rows
 
 
-def run_sanity_checks(
-    out_dir: str | Path = "xai_sanity_sanity_checks",
-    *,
-    device: str | None = None,
-    quick: bool = False,
-    seed: int = 0,
-    progress: bool = True,
-    echo: Any = print,
-    preset: str | None = None,
-) -> dict[str, Any]:
+@runner(SanityChecksSettings, "xai_sanity_sanity_checks")
+def run_sanity_checks(prep: Prepared) -> dict[str, Any]:
     """Run the three randomisation tests and write tables, figures and a summary to ``out_dir``.
 
     ``seed`` draws the data and seeds the models, the randomisations, the random-label
@@ -193,8 +184,7 @@ def run_sanity_checks(
         similarity: mean similarity at the last step), the ``verdicts``, the written
         ``files`` and the ``info`` written to ``sanity_checks.json``.
     """
-    s = SanityChecksSettings.for_mode(quick, preset)
-    prep = prepare(out_dir, s, device=device, seed=seed, progress=progress, echo=echo)
+    s, seed, device, echo = prep.settings, prep.seed, prep.device, prep.echo
     train, test = prep.train, prep.test
     x, y = test.x[: s.n_explain], test.y[: s.n_explain]
     methods = build_methods(s, seed)

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from .._seeding import GlobalNumpySeed
 from ..cache import atomic_write_bytes
 from ..evaluation import evaluate
 from ..explain import build_method
@@ -33,7 +34,6 @@ from ..metrics.base import Metric
 from ..metrics.roar.cache import CellCache
 from ..metrics.roar.fingerprints import callable_id, value_fingerprint
 from ..registry import METRICS
-from ..reproduce._common import GlobalNumpySeed
 
 #: Bump when anything that changes cached study cells (or their keys) changes.
 STUDY_CACHE_FORMAT = 1
