@@ -1,20 +1,21 @@
-"""Plumbing shared by the metrics: the one chunked explain loop.
+"""Plumbing shared by the metrics: the one chunked explain loop and the checked call.
 
-Every metric that calls a user's ``explain_func`` (randomisation, robustness, ROAR) goes
-through :func:`explain_in_chunks`, so chunking, the output checks and the channel-axis
-convention exist once.
+Every metric that calls a user's ``explain_func`` (randomisation, robustness, ROAR,
+faithfulness) goes through :func:`explain_in_chunks`, so chunking, the output checks and the
+channel-axis convention exist once. :class:`MetricCall` is one checked call of a metric, as
+:meth:`xai_sanity.metrics.Metric.__call__` hands it to the metrics that run their own protocol.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["ExplainCall", "explain_in_batches", "explain_in_chunks"]
+__all__ = ["ExplainCall", "MetricCall", "explain_in_batches", "explain_in_chunks"]
 
 
 def explain_in_chunks(
@@ -111,3 +112,67 @@ class ExplainCall:
 
     def __call__(self, model: Any, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return explain_in_chunks(self.func, model, x, y, self.batch_size, kwargs=self.kwargs)
+
+
+#: :class:`MetricCall`'s fields that Quantus names differently (the others are named alike).
+_QUANTUS_NAMES = {"x": "x_batch", "y": "y_batch", "a": "a_batch", "s": "s_batch"}
+
+
+@dataclass(frozen=True)
+class MetricCall:
+    """One call of a metric after the checks of ``Metric.__call__``: its arguments as one value.
+
+    The fields are the call's arguments in Quantus's order, the batch under short names
+    (``x`` for ``x_batch`` ...); ``extra`` holds the further keywords of the call (such as
+    ROAR's ``x_test=``). Metrics that run their own protocol read what they need from it;
+    :meth:`quantus_keywords` gives the call back under Quantus's names.
+
+    Examples
+    --------
+    >>> call = MetricCall(None, np.ones((2, 1, 2)), np.zeros(2), device="cpu", batch_size=1)
+    >>> sorted(call.quantus_keywords())[:4]
+    ['a_batch', 'batch_size', 'channel_first', 'custom_batch']
+    >>> call.explainer().kwargs
+    {'device': 'cpu'}
+    """
+
+    model: Any
+    x: np.ndarray
+    y: np.ndarray
+    a: np.ndarray | None = None
+    s: np.ndarray | None = None
+    channel_first: bool | None = None
+    explain_func: Callable | None = None
+    explain_func_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    model_predict_kwargs: dict[str, Any] | None = None
+    softmax: bool | None = None
+    device: str | None = None
+    batch_size: int = 64
+    custom_batch: Any = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def explainer(self, *, pass_device: bool = True) -> ExplainCall:
+        """The caller's explain function, keywords and chunk size as an :class:`ExplainCall`.
+
+        With ``pass_device``, a given ``device`` joins the keywords (unless they name one).
+        """
+        kwargs = dict(self.explain_func_kwargs)
+        if pass_device and self.device is not None:
+            kwargs.setdefault("device", self.device)
+        return ExplainCall(self.explain_func, kwargs, self.batch_size)
+
+    def attributions(self, *, pass_device: bool = True) -> np.ndarray:
+        """``a_batch`` if the call gave it, else the caller's explanations of ``x`` (see :meth:`explainer`)."""
+        if self.a is not None:
+            return self.a
+        return self.explainer(pass_device=pass_device)(self.model, self.x, self.y)
+
+    def quantus_keywords(self) -> dict[str, Any]:
+        """The call under Quantus's keyword names (``x_batch=`` ...), ``extra`` included.
+
+        ``explain_func_kwargs`` is a fresh copy: Quantus adds ``device`` to it in place.
+        """
+        keywords = {_QUANTUS_NAMES.get(f.name, f.name): getattr(self, f.name) for f in fields(self)}
+        keywords.pop("extra")
+        keywords["explain_func_kwargs"] = dict(self.explain_func_kwargs)
+        return {**keywords, **self.extra}

@@ -20,6 +20,7 @@ from torch import nn
 from .._safety import model_guard
 from .._signatures import parameters_of
 from .._validation import check_batch, check_input_layout, check_model
+from ._plumbing import MetricCall
 
 
 class Metric(quantus.Metric):
@@ -114,30 +115,38 @@ class Metric(quantus.Metric):
         if model is not None:
             model = check_model(model)  # a Quantus model wrapper is unwrapped
             check_input_layout(model, x.shape, name="x_batch")
-        return self._evaluate(
-            model=model,
-            x_batch=x,
-            y_batch=y,
-            a_batch=a,
-            s_batch=s,
-            channel_first=channel_first,
-            explain_func=explain_func,
-            # Quantus adds ``device`` to this dict in place: give it a copy of the caller's.
-            explain_func_kwargs=dict(explain_func_kwargs or {}),
-            model_predict_kwargs=model_predict_kwargs,
-            softmax=softmax,
-            device=device,
-            batch_size=batch_size,
-            custom_batch=custom_batch,
-            **kwargs,
+        # The call's arguments in their order, the caller's dict copied (Quantus writes to it).
+        explain_func_kwargs = dict(explain_func_kwargs or {})
+        call = MetricCall(
+            model,
+            x,
+            y,
+            a,
+            s,
+            channel_first,
+            explain_func,
+            explain_func_kwargs,
+            model_predict_kwargs,
+            softmax,
+            device,
+            batch_size,
+            custom_batch,
+            extra=kwargs,
         )
+        return self._score_call(call)
+
+    def _score_call(self, call: MetricCall) -> Any:
+        """Score the checked call. Default: :meth:`_evaluate` with Quantus's keyword names.
+
+        Metrics that run a whole protocol (or a faster direct path) override this and read
+        what they need from ``call``; metrics that adjust Quantus's own loop override
+        :meth:`_evaluate`. Either way Quantus's call signature and the argument checks exist
+        once, in :meth:`__call__`.
+        """
+        return self._evaluate(**call.quantus_keywords())
 
     def _evaluate(self, *, model: nn.Module | None, **call: Any) -> Any:
-        """The checked call. Default: Quantus's batched path, the model guarded.
-
-        Subclasses that run a whole protocol (or a faster direct path) override this, so
-        Quantus's call signature and the argument checks exist once, in :meth:`__call__`.
-        """
+        """The checked call under Quantus's keyword names: Quantus's batched path, the model guarded."""
         if model is None:
             return super().__call__(model=model, **call)
         # Quantus's model wrapper switches the model to eval(); hand it back as it came.

@@ -132,19 +132,14 @@ def _similarity_rows(arch, method, test, reference, maps_by_step) -> list[dict[s
     for step, maps in maps_by_step.items():
         for sim_name in SIMILARITY_NAMES:
             scores = np.asarray(SIMILARITIES[sim_name](reference, maps), dtype=np.float64)
-            for i, score in enumerate(scores):
-                rows.append(
-                    dict(
-                        arch=arch,
-                        test=test,
-                        method=method,
-                        step=step,
-                        similarity=sim_name,
-                        sample=i,
-                        score=score,
-                    )
-                )
+            rows += _score_rows(arch, test, method, step, sim_name, scores)
     return rows
+
+
+def _score_rows(arch, test, method, step, similarity, scores) -> list[dict[str, Any]]:
+    """One tidy row per sample of ``scores``."""
+    key = {"arch": arch, "test": test, "method": method, "step": step, "similarity": similarity}
+    return [{**key, "sample": i, "score": v} for i, v in enumerate(scores)]
 
 
 def _repaired_mprt_rows(arch, method_name, model, x, y, method, s, seed, device) -> list[dict[str, Any]]:
@@ -159,13 +154,7 @@ def _repaired_mprt_rows(arch, method_name, model, x, y, method, s, seed, device)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # constant maps: NaN
             scores = np.asarray(metric(model, x, y, explain_func=method, device=device), dtype=np.float64)
-        step = list(metric.explanations_)[-1]
-        rows += [
-            dict(
-                arch=arch, test=test, method=method_name, step=step, similarity=score_name, sample=i, score=v
-            )
-            for i, v in enumerate(scores)
-        ]
+        rows += _score_rows(arch, test, method_name, list(metric.explanations_)[-1], score_name, scores)
     return rows
 
 

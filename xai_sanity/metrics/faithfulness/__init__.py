@@ -4,6 +4,9 @@
   imputation (Rong et al., ICML 2022) on batched removal, scored by the area between them.
 * :class:`FaithfulnessCorrelation` and :class:`PixelFlipping` — Quantus's metrics, run seeded,
   guarded and with three repairs (see :mod:`.quantus_based`).
+
+:mod:`.base` holds the course of a call they share (explain, score the finite maps, count
+the others).
 """
 
 from .quantus_based import FaithfulnessCorrelation, PixelFlipping, auto_features_in_step

@@ -27,13 +27,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 import quantus
-from quantus.helpers.enums import DataType, EvaluationCategory, ScoreDirection
-from torch import nn
+from quantus.helpers.enums import ScoreDirection
 
-from ..._safety import model_guard, preserve_global_rng
-from .._plumbing import explain_in_chunks
-from .._problems import NON_FINITE, SampleProblems, finite_samples
-from ..base import Metric
+from ..._safety import preserve_global_rng
+from ..._signatures import parameters_of, with_parameters
+from .._plumbing import MetricCall
+from ..base import COMMON_PARAMETERS
+from .base import FaithfulnessMetric
 
 __all__ = ["FaithfulnessCorrelation", "PixelFlipping", "auto_features_in_step"]
 
@@ -57,23 +57,38 @@ def _check_int(value: Any, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
-class _QuantusFaithfulness(SampleProblems, Metric):
-    """Runs a Quantus faithfulness metric on the finite maps of a batch, seeded and guarded."""
+class _QuantusFaithfulness(FaithfulnessMetric):
+    """Runs a Quantus faithfulness metric on the finite maps of a batch, seeded and guarded.
 
-    evaluation_category: ClassVar[EvaluationCategory] = EvaluationCategory.FAITHFULNESS
-    data_applicability: ClassVar[set] = {DataType.IMAGE, DataType.TIMESERIES, DataType.TABULAR}
-    requires_model: ClassVar[bool] = True
+    Owns the perturbation parameters both metrics take (Quantus's ``perturb_func``,
+    ``perturb_baseline``, ``perturb_func_kwargs``).
+    """
+
     #: Quantus's default of ``softmax`` for the metric (used when a call passes None).
     default_softmax: ClassVar[bool] = False
-    #: The message of samples whose score Quantus returns as NaN.
     undefined: ClassVar[str] = "have an undefined score (NaN)"
     seed: int = 0
+
+    def __init__(
+        self,
+        perturb_func: Any = None,
+        perturb_baseline: str = "black",
+        perturb_func_kwargs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        # Quantus's constructor wraps normalise_func with its kwargs; the inner metric gets the
+        # user's function and kwargs and wraps them the same way.
+        self._user_normalise_func = kwargs.get("normalise_func")
+        self.perturb_func = perturb_func
+        self.perturb_baseline = perturb_baseline
+        self.perturb_func_kwargs = perturb_func_kwargs
 
     def _quantus_metric(self, x: np.ndarray) -> quantus.Metric:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _finish(self, scores: list[Any]) -> np.ndarray:
-        """Quantus's per-sample output as ``(M,)`` float scores."""
+    def _finish(self, scores: list[Any], keep: np.ndarray, n: int) -> np.ndarray:
+        """Quantus's output for the samples ``keep`` (of ``n``) as ``(len(keep),)`` float scores."""
         return np.asarray(scores, dtype=np.float64).reshape(-1)
 
     def _common(self) -> dict[str, Any]:
@@ -83,60 +98,33 @@ class _QuantusFaithfulness(SampleProblems, Metric):
         params["disable_warnings"] = True
         return params
 
-    def _evaluate(
-        self,
-        *,
-        model: nn.Module,
-        x_batch: np.ndarray,
-        y_batch: np.ndarray,
-        a_batch: np.ndarray | None,
-        explain_func: Any = None,
-        explain_func_kwargs: dict[str, Any] | None = None,
-        softmax: bool | None = None,
-        batch_size: int = 64,
-        device: str | None = None,
-        model_predict_kwargs: dict[str, Any] | None = None,
-        **call: Any,
-    ) -> list[float]:
-        self.custom_preprocess()
-        try:
-            # Quantus's model wrapper refuses a model in training mode; the guard restores it.
-            with model_guard(model, eval_mode=True, freeze=False):
-                if a_batch is None:
-                    a_batch = explain_in_chunks(
-                        explain_func, model, x_batch, y_batch, batch_size, kwargs=explain_func_kwargs
-                    )
-                a = np.asarray(a_batch)
-                finite = finite_samples(a)
-                scores = np.full(len(x_batch), np.nan)
-                keep = np.flatnonzero(finite)
-                self._kept = keep
-                if keep.size:
-                    metric = self._quantus_metric(x_batch)
-                    with preserve_global_rng(), warnings.catch_warnings():
-                        warnings.simplefilter("ignore")  # Quantus's and scipy's; NaN is counted below
-                        np.random.seed(self.seed)
-                        out = metric(
-                            model=model, x_batch=x_batch[keep], y_batch=y_batch[keep], a_batch=a[keep],
-                            explain_func=None, softmax=self.default_softmax if softmax is None else softmax,
-                            device=device, batch_size=batch_size, model_predict_kwargs=model_predict_kwargs,
-                        )  # fmt: skip
-                    scores[keep] = self._finish(out)
-            self._note(~finite, NON_FINITE)
-            self._note(finite & ~np.isfinite(scores), self.undefined)
-        finally:
-            self.custom_postprocess()
-        result = [float(v) for v in scores]
-        if self.return_aggregate:
-            result = [self.aggregate_func(result)]
-        self.evaluation_scores = result
-        self.all_evaluation_scores.extend(result)
-        return result
+    def _score_samples(self, call: MetricCall, a: np.ndarray, finite: np.ndarray) -> np.ndarray:
+        scores = np.full(len(call.x), np.nan)
+        keep = np.flatnonzero(finite)
+        if keep.size:
+            metric = self._quantus_metric(call.x)
+            softmax = self.default_softmax if call.softmax is None else call.softmax
+            with preserve_global_rng(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # Quantus's and scipy's; NaN is counted by the caller
+                np.random.seed(self.seed)
+                out = metric(
+                    model=call.model, x_batch=call.x[keep], y_batch=call.y[keep], a_batch=a[keep],
+                    explain_func=None, softmax=softmax, device=call.device, batch_size=call.batch_size,
+                    model_predict_kwargs=call.model_predict_kwargs,
+                )  # fmt: skip
+            scores[keep] = self._finish(out, keep, len(call.x))
+        return scores
 
-    def _remember_normalise_func(self, normalise_func: Any) -> None:
-        # Quantus's constructor wraps normalise_func with its kwargs; the inner metric gets the
-        # user's function and kwargs and wraps them the same way.
-        self._user_normalise_func = normalise_func
+
+#: The constructor parameters the two metrics share: Quantus's common metric parameters and
+#: the perturbation's (see :func:`xai_sanity._signatures.with_parameters`).
+_SHARED_PARAMETERS = (*COMMON_PARAMETERS, *parameters_of(_QuantusFaithfulness.__init__))
+#: Quantus's order of the shared parameters, after the metric's own (``...``).
+_QUANTUS_ORDER = (
+    ...,
+    *"abs normalise normalise_func normalise_func_kwargs perturb_func perturb_baseline perturb_func_kwargs".split(),
+    *"return_aggregate aggregate_func default_plot_func disable_warnings display_progressbar".split(),
+)
 
 
 class FaithfulnessCorrelation(_QuantusFaithfulness):
@@ -180,40 +168,22 @@ class FaithfulnessCorrelation(_QuantusFaithfulness):
 
     name = "FaithfulnessCorrelation"
     score_direction: ClassVar[ScoreDirection] = ScoreDirection.HIGHER
-    default_softmax: ClassVar[bool] = False
     undefined: ClassVar[str] = (
         "have attribution sums or output drops that do not vary; their correlation is NaN"
     )
     suite_params: ClassVar[dict[str, Any]] = {"nr_runs": 20, "subset_size": 0.02}
     quick_params: ClassVar[dict[str, Any]] = {"nr_runs": 5, "subset_size": 0.02}
 
+    @with_parameters(_SHARED_PARAMETERS, order=(*_QUANTUS_ORDER, "seed"))
     def __init__(
         self,
         similarity_func: Any = None,
         nr_runs: int = 100,
         subset_size: int | float = 224,
-        abs: bool = False,
-        normalise: bool = True,
-        normalise_func: Any = None,
-        normalise_func_kwargs: dict[str, Any] | None = None,
-        perturb_func: Any = None,
-        perturb_baseline: str = "black",
-        perturb_func_kwargs: dict[str, Any] | None = None,
-        return_aggregate: bool = False,
-        aggregate_func: Any = None,
-        default_plot_func: Any = None,
-        disable_warnings: bool = True,
-        display_progressbar: bool = False,
         seed: int = 0,
         **kwargs: Any,
     ) -> None:
-        super().__init__(
-            abs=abs, normalise=normalise, normalise_func=normalise_func,
-            normalise_func_kwargs=normalise_func_kwargs, return_aggregate=return_aggregate,
-            aggregate_func=aggregate_func, default_plot_func=default_plot_func,
-            disable_warnings=disable_warnings, display_progressbar=display_progressbar, **kwargs,
-        )  # fmt: skip
-        self._remember_normalise_func(normalise_func)
+        super().__init__(**kwargs)
         self.similarity_func = similarity_func
         self.nr_runs = _check_int(nr_runs, "nr_runs", minimum=2)
         if isinstance(subset_size, (float, np.floating)):
@@ -222,9 +192,6 @@ class FaithfulnessCorrelation(_QuantusFaithfulness):
             self.subset_size: int | float = float(subset_size)
         else:
             self.subset_size = _check_int(subset_size, "subset_size")
-        self.perturb_func = perturb_func
-        self.perturb_baseline = perturb_baseline
-        self.perturb_func_kwargs = perturb_func_kwargs
         self.seed = _check_int(seed, "seed", minimum=0)
 
     def subset_values(self, x: np.ndarray) -> int:
@@ -303,38 +270,13 @@ class PixelFlipping(_QuantusFaithfulness):
     suite_params: ClassVar[dict[str, Any]] = {"features_in_step": None, "max_steps": 32}
     quick_params: ClassVar[dict[str, Any]] = {"max_steps": 8}
 
-    def __init__(
-        self,
-        features_in_step: int | None = None,
-        max_steps: int = 32,
-        abs: bool = False,
-        normalise: bool = True,
-        normalise_func: Any = None,
-        normalise_func_kwargs: dict[str, Any] | None = None,
-        perturb_func: Any = None,
-        perturb_baseline: str = "black",
-        perturb_func_kwargs: dict[str, Any] | None = None,
-        return_aggregate: bool = False,
-        aggregate_func: Any = None,
-        default_plot_func: Any = None,
-        disable_warnings: bool = True,
-        display_progressbar: bool = False,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(
-            abs=abs, normalise=normalise, normalise_func=normalise_func,
-            normalise_func_kwargs=normalise_func_kwargs, return_aggregate=return_aggregate,
-            aggregate_func=aggregate_func, default_plot_func=default_plot_func,
-            disable_warnings=disable_warnings, display_progressbar=display_progressbar, **kwargs,
-        )  # fmt: skip
-        self._remember_normalise_func(normalise_func)
+    @with_parameters(_SHARED_PARAMETERS, order=_QUANTUS_ORDER)
+    def __init__(self, features_in_step: int | None = None, max_steps: int = 32, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.features_in_step = (
             None if features_in_step is None else _check_int(features_in_step, "features_in_step")
         )
         self.max_steps = _check_int(max_steps, "max_steps")
-        self.perturb_func = perturb_func
-        self.perturb_baseline = perturb_baseline
-        self.perturb_func_kwargs = perturb_func_kwargs
         #: The deletion curves of the last call, ``(N, steps)`` (NaN rows for non-finite maps).
         self.curves: np.ndarray | None = None
 
@@ -360,16 +302,8 @@ class PixelFlipping(_QuantusFaithfulness):
             return_auc_per_sample=False, **self._common(),
         )  # fmt: skip
 
-    def _finish(self, scores: list[Any]) -> np.ndarray:
-        curves = np.asarray(scores, dtype=np.float64)
-        self._last = curves
-        return np.trapezoid(curves, dx=1.0, axis=1)
-
-    def _evaluate(self, **call: Any) -> list[float]:
-        self._last = None
-        result = super()._evaluate(**call)
-        if self._last is not None:
-            curves = np.full((len(call["x_batch"]), self._last.shape[1]), np.nan)
-            curves[self._kept] = self._last
-            self.curves = curves
-        return result
+    def _finish(self, scores: list[Any], keep: np.ndarray, n: int) -> np.ndarray:
+        kept = np.asarray(scores, dtype=np.float64)
+        self.curves = np.full((n, kept.shape[1]), np.nan)
+        self.curves[keep] = kept
+        return np.trapezoid(kept, dx=1.0, axis=1)

@@ -20,17 +20,17 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from quantus.helpers.enums import DataType, EvaluationCategory, ScoreDirection
+from quantus.helpers.enums import ScoreDirection
 from torch import nn
 
 from ..._memory import input_cost, memory_budget
-from ..._safety import model_guard
+from ..._signatures import with_parameters
 from ..._validation import as_model_input, model_device
-from .._plumbing import explain_in_chunks
-from .._problems import NON_FINITE, SampleProblems, finite_samples
-from ..base import Metric
+from .._plumbing import MetricCall
+from ..base import COMMON_PARAMETERS
 from ..imputation import check_imputation, impute
 from ..roar.removal import channel_means, check_fractions, removal_mask
+from .base import FaithfulnessMetric
 
 __all__ = ["DEFAULT_FRACTIONS", "MEASURES", "ROAD", "road_curves", "road_score"]
 
@@ -220,7 +220,7 @@ def road_score(morf: np.ndarray, lerf: np.ndarray, fractions: Sequence[float]) -
     return np.trapezoid(gap, fractions, axis=-1) / (fractions[-1] - fractions[0])
 
 
-class ROAD(SampleProblems, Metric):
+class ROAD(FaithfulnessMetric):
     """ROAD with MoRF and LeRF: the area between the two removal curves (higher is better).
 
     For each fraction ``p`` of :attr:`fractions`, the top-``p`` (MoRF) and, separately, the
@@ -275,13 +275,11 @@ class ROAD(SampleProblems, Metric):
     """
 
     name = "ROAD"
-    evaluation_category: ClassVar[EvaluationCategory] = EvaluationCategory.FAITHFULNESS
     score_direction: ClassVar[ScoreDirection] = ScoreDirection.HIGHER
-    data_applicability: ClassVar[set] = {DataType.IMAGE, DataType.TIMESERIES, DataType.TABULAR}
-    requires_model: ClassVar[bool] = True
     suite_params: ClassVar[dict[str, Any]] = {}
     quick_params: ClassVar[dict[str, Any]] = {"fractions": (0.1, 0.3, 0.5, 0.7, 0.9)}
 
+    @with_parameters(COMMON_PARAMETERS)
     def __init__(
         self,
         fractions: Sequence[float] = DEFAULT_FRACTIONS,
@@ -291,23 +289,9 @@ class ROAD(SampleProblems, Metric):
         measure: str = "probability",
         seed: int = 0,
         chunk_size: int | None = None,
-        abs: bool = False,
-        normalise: bool = True,
-        normalise_func: Any = None,
-        normalise_func_kwargs: dict[str, Any] | None = None,
-        return_aggregate: bool = False,
-        aggregate_func: Any = None,
-        default_plot_func: Any = None,
-        disable_warnings: bool = True,
-        display_progressbar: bool = False,
         **kwargs: Any,
     ) -> None:
-        super().__init__(
-            abs=abs, normalise=normalise, normalise_func=normalise_func,
-            normalise_func_kwargs=normalise_func_kwargs, return_aggregate=return_aggregate,
-            aggregate_func=aggregate_func, default_plot_func=default_plot_func,
-            disable_warnings=disable_warnings, display_progressbar=display_progressbar, **kwargs,
-        )  # fmt: skip
+        super().__init__(**kwargs)
         self.fractions = check_fractions(fractions)
         self.imputation = None if imputation is None else check_imputation(imputation)
         if measure not in MEASURES:
@@ -328,61 +312,39 @@ class ROAD(SampleProblems, Metric):
         #: ``{"fractions", "morf", "lerf"}`` of the last call (``(N, len(fractions))`` each).
         self.curves: dict[str, Any] = {}
 
-    def _evaluate(
-        self,
-        *,
-        model: nn.Module,
-        x_batch: np.ndarray,
-        y_batch: np.ndarray,
-        a_batch: np.ndarray | None,
-        explain_func: Any = None,
-        explain_func_kwargs: dict[str, Any] | None = None,
-        softmax: bool | None = None,
-        batch_size: int = 64,
-        **call: Any,
-    ) -> list[float]:
-        """Explain (if needed), rank, remove, impute and predict: a direct, batched path."""
-        imputation = self.imputation or ("mean" if x_batch.ndim == 2 else "noisy_linear")
-        if x_batch.ndim == 2 and imputation == "noisy_linear":
+    def _imputation_for(self, x: np.ndarray) -> str:
+        """The imputation of inputs like ``x``: the one set, or the default for their layout."""
+        imputation = self.imputation or ("mean" if x.ndim == 2 else "noisy_linear")
+        if x.ndim == 2 and imputation == "noisy_linear":
             raise ValueError(
                 "ROAD(imputation='noisy_linear') needs neighbouring pixels; for tables (N, F) use "
                 "ROAD(imputation='mean')"
             )
-        self.custom_preprocess()
-        try:
-            with model_guard(model, eval_mode=True, freeze=False):
-                if a_batch is None:
-                    a_batch = explain_in_chunks(
-                        explain_func, model, x_batch, y_batch, batch_size, kwargs=explain_func_kwargs
-                    )
-                a = np.asarray(a_batch, dtype=np.float64)
-                finite = finite_samples(a)
-                a = np.where(finite.reshape(-1, *(1,) * (a.ndim - 1)), a, 0.0)
-                if self.normalise:
-                    a = self.normalise_func(a)
-                if self.abs:
-                    a = np.abs(a)
-                keep = np.flatnonzero(finite)
-                n_points = len(self.fractions)
-                morf = np.full((len(x_batch), n_points), np.nan)
-                lerf = np.full((len(x_batch), n_points), np.nan)
-                if keep.size:
-                    morf[keep], lerf[keep] = road_curves(
-                        model, x_batch[keep], y_batch[keep], a[keep], self.fractions,
-                        imputation=imputation, fill=self._fill(x_batch, imputation), noise=self.noise,
-                        measure=self.measure, softmax=True if softmax is None else bool(softmax),
-                        seed=self.seed, positions=keep, chunk_size=self.chunk_size,
-                    )  # fmt: skip
-            self._note(~finite, NON_FINITE)
-        finally:
-            self.custom_postprocess()
+        return imputation
+
+    def _check_call(self, call: MetricCall) -> None:
+        self._imputation_for(call.x)
+
+    def _score_samples(self, call: MetricCall, a: np.ndarray, finite: np.ndarray) -> np.ndarray:
+        """Rank, remove, impute and predict: a direct, batched path."""
+        imputation = self._imputation_for(call.x)
+        a = np.where(finite.reshape(-1, *(1,) * (a.ndim - 1)), a.astype(np.float64), 0.0)
+        if self.normalise:
+            a = self.normalise_func(a)
+        if self.abs:
+            a = np.abs(a)
+        keep = np.flatnonzero(finite)
+        morf = np.full((len(call.x), len(self.fractions)), np.nan)
+        lerf = np.full_like(morf, np.nan)
+        if keep.size:
+            morf[keep], lerf[keep] = road_curves(
+                call.model, call.x[keep], call.y[keep], a[keep], self.fractions,
+                imputation=imputation, fill=self._fill(call.x, imputation), noise=self.noise,
+                measure=self.measure, softmax=True if call.softmax is None else bool(call.softmax),
+                seed=self.seed, positions=keep, chunk_size=self.chunk_size,
+            )  # fmt: skip
         self.curves = {"fractions": self.fractions, "morf": morf, "lerf": lerf}
-        scores = [float(v) for v in road_score(morf, lerf, self.fractions)]
-        if self.return_aggregate:
-            scores = [self.aggregate_func(scores)]
-        self.evaluation_scores = scores
-        self.all_evaluation_scores.extend(scores)
-        return scores
+        return road_score(morf, lerf, self.fractions)
 
     def _fill(self, x_batch: np.ndarray, imputation: str) -> Any:
         """The fill value: the user's, or (for ``"mean"``) the channel means of the whole batch."""

@@ -15,7 +15,7 @@ from torch import nn
 from ..._validation import model_device
 from ...registry import SIMILARITIES
 from ...similarity.contract import is_batched, similarity_scores
-from .._plumbing import ExplainCall
+from .._plumbing import ExplainCall, MetricCall
 from ..base import Metric
 
 LAYER_ORDERS = ("top_down", "bottom_up", "independent")
@@ -122,36 +122,15 @@ class ExplainingMetric(Metric):
         )
         return quantus_ssim
 
-    @staticmethod
-    def _explain_kwargs(explain_func_kwargs: dict | None, device: str | None) -> dict[str, Any]:
-        kwargs = dict(explain_func_kwargs or {})
-        if device is not None:
-            kwargs.setdefault("device", device)
-        return kwargs
-
     # Every protocol re-explains changed models.
     requires_model: ClassVar[bool] = True
     requires_explain_func: ClassVar[bool] = True
 
-    def _evaluate(
-        self,
-        *,
-        model: nn.Module,
-        x_batch: np.ndarray,
-        y_batch: np.ndarray,
-        a_batch: np.ndarray | None,
-        explain_func: Callable,
-        explain_func_kwargs: dict[str, Any],
-        device: str | None,
-        batch_size: int,
-        custom_batch: Any,
-        **unused: Any,
-    ) -> Any:
+    def _score_call(self, call: MetricCall) -> Any:
         """The checked call (see :meth:`Metric.__call__`); the protocol is each subclass's :meth:`_run`."""
         self._check_params()
-        self._device = model_device(model)
-        explain = ExplainCall(explain_func, self._explain_kwargs(explain_func_kwargs, device), batch_size)
-        result = self._run(model, x_batch, y_batch, a_batch, explain, custom_batch)
+        self._device = model_device(call.model)
+        result = self._run(call.model, call.x, call.y, call.a, call.explainer(), call.custom_batch)
         if self.return_aggregate:
             result = [float(self.aggregate_func(result))]
         self.evaluation_scores = result

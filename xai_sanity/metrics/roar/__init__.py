@@ -42,8 +42,9 @@ Engineering:
 Layout: :mod:`.removal` (ranking, tie-breaking, imputation), :mod:`.cells` (one job per
 (estimator, threshold, repeat) and how jobs run), :mod:`.fingerprints` (what the cache keys
 are made of), :mod:`.cache` (the per-cell cache and its locks), :mod:`.metric` (the ROAR/KAR
-classes and their checks), :mod:`.study` (several estimators and the controls), :mod:`.leak`
-(the removal-pattern leak diagnostic).
+classes), :mod:`.checks` (what a call refuses before any work, and its test set),
+:mod:`.study` (several estimators and the controls), :mod:`.leak` (the removal-pattern leak
+diagnostic).
 """
 
 from ...report.plots import plot_roar  # the figure lives with the other plots

@@ -90,6 +90,10 @@ class KARLeak(_PatternOnly, KAR):
     score_direction = ROAR.score_direction  # near chance is good here too
 
 
+#: The diagnostic's class for each ``method=`` of :func:`leak_diagnostic`.
+LEAK_METHODS = {"ROAR": ROARLeak, "KAR": KARLeak}
+
+
 def leak_diagnostic(
     estimators: Mapping[str, Any],
     model: nn.Module,
@@ -128,10 +132,7 @@ def leak_diagnostic(
         Columns ``estimator, method ("ROAR-leak" or "KAR-leak"), threshold, repeat,
         accuracy, from_cache``.
     """
-    classes = {"ROAR": ROARLeak, "KAR": KARLeak}
-    if str(method).upper() not in classes:
-        raise ValueError(f"method must be 'ROAR' or 'KAR', got {method!r}")
-    metric = classes[str(method).upper()](**metric_kwargs)
+    data = (x_train, y_train, x_test, y_test)
     return run_estimators(
-        metric, estimators, model, x_train, y_train, x_test, y_test, explain_func_kwargs, batch_size
+        LEAK_METHODS, method, metric_kwargs, estimators, model, data, explain_func_kwargs, batch_size
     )

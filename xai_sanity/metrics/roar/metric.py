@@ -5,14 +5,14 @@ classes, whose ``_run`` is the recipe: degrade the data threshold by threshold
 (:mod:`.removal`), build one :class:`~.cells.Cell` per (threshold, repeat), serve the cached
 ones (:mod:`.cache`) and run the rest (:func:`~.cells.run_cells`), each once across the
 processes sharing the cache. Everything that would fail later, or give numbers that mean
-nothing, is refused before any work (:meth:`ROAR._check_call`).
+nothing, is refused before any work (:mod:`.checks`).
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
 import copy
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -23,29 +23,17 @@ from quantus.helpers.enums import DataType, EvaluationCategory, ScoreDirection
 from torch import nn
 
 from ..._safety import model_guard
-from ..._validation import (
-    as_target_tensor,
-    check_batch,
-    check_positive_int,
-    check_targets_in_range,
-)
+from ..._validation import check_batch
 from ...cache import config_digest
 from ...registry import METRICS
-from .._plumbing import explain_in_chunks
+from .._plumbing import ExplainCall, MetricCall
 from ..base import Metric
-from ..imputation import NOISE_SCALE, channel_stat, check_imputation, check_layout
+from ..imputation import NOISE_SCALE, channel_stat
 from .cache import CACHE_FORMAT_VERSION, CellCache
-from .cells import (
-    BATCHED_TRAIN_KWARGS,
-    Cell,
-    cell_seed,
-    check_batchable,
-    count_classes,
-    default_train,
-    run_cells,
-)
+from .cells import Cell, cell_seed, default_train, run_cells
+from .checks import check_call, check_settings, estimator_name, resolve_test_set
 from .fingerprints import callable_id, fingerprint, model_fingerprint, readable_settings, trainer_fingerprint
-from .removal import channel_means, check_fractions, degrade
+from .removal import channel_means, degrade
 
 __all__ = ["DEFAULT_THRESHOLDS", "DEFAULT_TRAIN_KWARGS", "KAR", "ROAR"]
 
@@ -203,142 +191,29 @@ class ROAR(Metric):
         return "KAR" if self._keep else "ROAR"
 
     def _check_params(self) -> None:
-        self._thresholds = check_fractions(self.thresholds, name="thresholds")
-        check_imputation(self.imputation)
-        check_positive_int(self.n_repeats, "n_repeats")
-        check_positive_int(self.seed, "seed", minimum=0)
-        if self.train_func is not None and not callable(self.train_func):
-            raise TypeError("train_func must be callable")
-        if self.train_kwargs is not None and not isinstance(self.train_kwargs, Mapping):
-            raise TypeError("train_kwargs must be a dict")
-        if self.executor is not None and not isinstance(self.executor, cf.Executor):
-            raise TypeError("executor must be a concurrent.futures.Executor")
-        if self.cache_key is not None and not (isinstance(self.cache_key, str) and self.cache_key):
-            raise TypeError(f"cache_key must be a non-empty string or None, got {self.cache_key!r}")
-        if self.batched and self.train_func is not None:
-            raise ValueError("batched=True trains with the built-in recipe; it cannot use train_func")
-        if self.batched and set(self.train_kwargs or {}) - BATCHED_TRAIN_KWARGS:
-            unknown = sorted(set(self.train_kwargs or {}) - BATCHED_TRAIN_KWARGS)
-            raise ValueError(
-                f"batched=True supports train_kwargs {sorted(BATCHED_TRAIN_KWARGS)}, got {unknown}"
-            )
-        if self.batch_cells is not None:
-            check_positive_int(self.batch_cells, "batch_cells")
-
-    # -- attributions ---------------------------------------------------------------------
-    def _attributions(
-        self,
-        model: nn.Module,
-        x: np.ndarray,
-        y: np.ndarray,
-        a: np.ndarray | None,
-        explain_func: Callable | None,
-        explain_func_kwargs: dict[str, Any],
-        batch_size: int,
-        name: str,
-    ) -> np.ndarray:
-        if a is None:
-            if explain_func is None:
-                raise ValueError(f"give {name} (precomputed attributions) or explain_func")
-            a = explain_in_chunks(explain_func, model, x, y, batch_size, kwargs=explain_func_kwargs)
-        _, _, a, _ = check_batch(x, y, a)
-        if self.abs:
-            a = np.abs(a)
-        return a
-
-    def _check_call(
-        self, model: nn.Module, x_train: np.ndarray, y_train: np.ndarray, y_test: np.ndarray
-    ) -> CellCache:
-        """Refuse, before any work, what would fail midway or cache meaningless numbers.
-
-        Labels outside the model's classes (a test accuracy of 0 when no estimator runs the
-        model), a model the batched recipe cannot train, a ``cache_dir`` that cannot be
-        used, a trainer the cache cannot tell apart from others. Returns the ready cache.
-        """
-        try:
-            check_layout(x_train.shape, self.imputation)
-        except ValueError as err:
-            raise ValueError(f"imputation={self.imputation!r}: {err}") from err
-        n_classes = count_classes(model, x_train[:1])
-        for name, y in (("y_batch", y_train), ("y_test", y_test)):
-            labels = as_target_tensor(y, len(y), torch.device("cpu"), name=name)
-            if n_classes is not None:
-                check_targets_in_range(labels, n_classes, name=name)
-        if self.batched and self.retrain:
-            check_batchable(model)
-        if self.cache_dir is not None and self.retrain and self.cache_key is None:
-            trainer_fingerprint(*self._trainer())
-        return CellCache(self.cache_dir).prepare()
+        self._thresholds = check_settings(self)
 
     # -- the protocol ---------------------------------------------------------------------
     # The architecture is retrained: the model is always needed.
     requires_model: ClassVar[bool] = True
 
-    def _evaluate(
-        self,
-        *,
-        model: nn.Module,
-        x_batch: np.ndarray,
-        y_batch: np.ndarray,
-        a_batch: np.ndarray | None,
-        explain_func: Callable | None,
-        explain_func_kwargs: dict[str, Any],
-        device: str | None,
-        batch_size: int,
-        custom_batch: Any,
-        x_test: np.ndarray | None = None,
-        y_test: np.ndarray | None = None,
-        a_test: np.ndarray | None = None,
-        estimator_name: str | None = None,
-        **unused: Any,
-    ) -> dict[float, Any]:
+    def _score_call(self, call: MetricCall) -> dict[float, Any]:
         """The checked call (see :meth:`Metric.__call__`), plus the test set: ``custom_batch=
-        (x_test, y_test[, a_test])`` or ``x_test=``, ``y_test=``, ``a_test=``; ``a_batch``
-        covers the training set ``x_batch``."""
+        (x_test, y_test[, a_test])`` or ``x_test=``, ``y_test=``, ``a_test=`` (and the
+        estimator's name as ``estimator_name=``); ``a_batch`` covers the training set ``x_batch``."""
         self._check_params()
-        x_train, y_train, a_train = x_batch, y_batch, a_batch
-        if custom_batch is None and x_test is None and self.test_data is not None:
-            custom_batch = self.test_data
-        if custom_batch is not None:
-            if (
-                x_test is not None
-                or not isinstance(custom_batch, (tuple, list))
-                or len(custom_batch) not in (2, 3)
-            ):
-                raise ValueError("custom_batch must be (x_test, y_test) or (x_test, y_test, a_test)")
-            x_test, y_test = custom_batch[0], custom_batch[1]
-            a_test = custom_batch[2] if len(custom_batch) == 3 else a_test
-        if x_test is None or y_test is None:
-            raise ValueError(
-                f"{self.method} needs a test set: custom_batch=(x_test, y_test), x_test=, y_test= "
-                "or test_data= at construction"
-            )
-        x_test, y_test, a_test, _ = check_batch(x_test, y_test, a_test)
-        if x_test.shape[1:] != x_train.shape[1:]:
-            raise ValueError(
-                f"x_test images {x_test.shape[1:]} differ from x_batch images {x_train.shape[1:]}"
-            )
-        ekw = explain_func_kwargs
-        if device is not None:
-            ekw.setdefault("device", device)
-        if estimator_name is None:
-            estimator_name = (
-                "a_batch"
-                if explain_func is None
-                else getattr(explain_func, "name", None)
-                or getattr(explain_func, "__name__", type(explain_func).__name__)
-            )
-
+        x_test, y_test, a_test = resolve_test_set(call, self.test_data, self.method)
+        estimator = call.extra.get("estimator_name")
+        if estimator is None:
+            estimator = estimator_name(call.explain_func)
+        explain = None if call.explain_func is None else call.explainer()
+        model = call.model
         with model_guard(model, eval_mode=False, freeze=False):
             model.eval()
-            cache = self._check_call(model, x_train, y_train, y_test)
-            a_train = self._attributions(
-                model, x_train, y_train, a_train, explain_func, ekw, batch_size, "a_batch"
-            )
-            a_test = self._attributions(
-                model, x_test, y_test, a_test, explain_func, ekw, batch_size, "a_test"
-            )
-            rows = self._run(model, x_train, y_train, a_train, x_test, y_test, a_test, estimator_name, cache)
+            cache = check_call(self, model, call.x, call.y, y_test, self._trainer())
+            a_train = self._attributions(model, call.x, call.y, call.a, explain, "a_batch")
+            a_test = self._attributions(model, x_test, y_test, a_test, explain, "a_test")
+            rows = self._run(model, call.x, call.y, a_train, x_test, y_test, a_test, estimator, cache)
 
         self.results_ = pd.DataFrame(rows).sort_values(["threshold", "repeat"], ignore_index=True)
         self.summary_ = (
@@ -354,6 +229,23 @@ class ROAR(Metric):
         self.evaluation_scores = scores
         self.all_evaluation_scores.append(scores)
         return scores
+
+    def _attributions(
+        self,
+        model: nn.Module,
+        x: np.ndarray,
+        y: np.ndarray,
+        a: np.ndarray | None,
+        explain: ExplainCall | None,
+        name: str,
+    ) -> np.ndarray:
+        """``a`` (checked against ``x``), else ``explain``'s maps of ``x``; ``|a|`` with ``abs``."""
+        if a is None:
+            if explain is None:
+                raise ValueError(f"give {name} (precomputed attributions) or explain_func")
+            a = explain(model, x, y)
+        _, _, a, _ = check_batch(x, y, a)
+        return np.abs(a) if self.abs else a
 
     def _run(
         self,

@@ -12,7 +12,10 @@ from torch import nn
 from ..._validation import check_positive_int
 from .metric import KAR, ROAR
 
-__all__ = ["control_estimators", "run_estimators", "run_roar"]
+__all__ = ["ROAR_METHODS", "control_estimators", "run_estimators", "run_roar"]
+
+#: The metric class of each ``method=`` of :func:`run_roar`.
+ROAR_METHODS = {"ROAR": ROAR, "KAR": KAR}
 
 
 def control_estimators(seed: int = 0) -> dict[str, Callable]:
@@ -60,31 +63,36 @@ def run_roar(
     pandas.DataFrame
         Columns ``estimator, method, threshold, repeat, accuracy, from_cache``.
     """
-    classes = {"ROAR": ROAR, "KAR": KAR}
-    if str(method).upper() not in classes:
-        raise ValueError(f"method must be 'ROAR' or 'KAR', got {method!r}")
-    metric = classes[str(method).upper()](**metric_kwargs)
+    data = (x_train, y_train, x_test, y_test)
     return run_estimators(
-        metric, estimators, model, x_train, y_train, x_test, y_test, explain_func_kwargs, batch_size
+        ROAR_METHODS, method, metric_kwargs, estimators, model, data, explain_func_kwargs, batch_size
     )
 
 
 def run_estimators(
-    metric: ROAR,
+    classes: Mapping[str, type[ROAR]],
+    method: str,
+    metric_kwargs: Mapping[str, Any],
     estimators: Mapping[str, Any],
     model: nn.Module,
-    x_train: np.ndarray,
-    y_train: np.ndarray,
-    x_test: np.ndarray,
-    y_test: np.ndarray,
+    data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     explain_func_kwargs: dict[str, Any] | None = None,
     batch_size: int = 64,
 ) -> pd.DataFrame:
-    """Call ``metric`` (a :class:`ROAR` or a subclass) once per estimator; concatenate the
-    tidy results. ``estimators`` as in :func:`run_roar`."""
+    """The study behind :func:`run_roar` and :func:`~xai_sanity.metrics.roar.leak_diagnostic`.
+
+    The class ``classes[method]`` (a :class:`ROAR` or a subclass, by upper-case name), built
+    with ``metric_kwargs``, is called once per estimator on ``data = (x_train, y_train,
+    x_test, y_test)``; the tidy results are concatenated. ``estimators`` as in :func:`run_roar`.
+    """
+    key = str(method).upper()
+    if key not in classes:
+        raise ValueError(f"method must be {' or '.join(map(repr, classes))}, got {method!r}")
+    metric = classes[key](**metric_kwargs)
     check_positive_int(batch_size, "batch_size")
     if not estimators:
         raise ValueError("estimators must name at least one estimator")
+    x_train, y_train, x_test, y_test = data
     frames = []
     for name, estimator in estimators.items():
         if callable(estimator):
