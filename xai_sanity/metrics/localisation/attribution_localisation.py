@@ -31,10 +31,9 @@ class AttributionLocalisation(LocalisationMetric):
         their scores are still returned. Default 1.0 (never).
     positive_attributions : bool
         If True, negative attributions are set to 0 before the ratio is taken.
-    abs, normalise, normalise_func, normalise_func_kwargs, return_aggregate,
-    aggregate_func, default_plot_func, disable_warnings, display_progressbar
-        As in :class:`xai_sanity.metrics.Metric`, with Quantus's defaults (``abs=True``,
-        ``normalise=True``). With ``abs=False`` signed maps can give ratios outside [0, 1].
+    abs : bool, default True
+        With ``abs=False`` signed maps can give ratios outside [0, 1].
+        The other common parameters: see :class:`LocalisationMetric`.
 
     Notes
     -----

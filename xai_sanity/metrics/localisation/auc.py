@@ -20,10 +20,9 @@ class AUC(LocalisationMetric):
 
     Parameters
     ----------
-    abs, normalise, normalise_func, normalise_func_kwargs, return_aggregate,
-    aggregate_func, default_plot_func, disable_warnings, display_progressbar
-        As in :class:`xai_sanity.metrics.Metric`, with Quantus's defaults (``abs=False``,
-        ``normalise=True``). With ``abs=True`` the magnitudes detect the mask.
+    abs : bool, default False
+        With ``abs=True`` the magnitudes detect the mask.
+        The other common parameters: see :class:`LocalisationMetric`.
 
     Notes
     -----

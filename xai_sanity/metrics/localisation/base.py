@@ -74,6 +74,12 @@ def _options_of(function: Callable) -> tuple[str, ...]:
 class LocalisationMetric(SampleProblems, Metric):
     """Base of the localisation metrics: a direct path and one warning per problem and call.
 
+    Every localisation metric takes, after its own parameters, the common parameters of
+    :class:`xai_sanity.metrics.Metric` (``abs``, ``normalise``, ``normalise_func``,
+    ``normalise_func_kwargs``, ``return_aggregate``, ``aggregate_func``,
+    ``default_plot_func``, ``disable_warnings``, ``display_progressbar``) with Quantus's
+    defaults for that metric (``normalise=True``; ``abs`` as each metric documents).
+
     A subclass names its function of :mod:`.functional` as :attr:`_function`; its own
     constructor parameters are that function's keyword parameters, under the same names,
     and :meth:`_score` passes them on. :meth:`evaluate_batch` returns the scores and

@@ -22,10 +22,9 @@ class PointingGame(LocalisationMetric):
         If True, a hit scores ``1 - |mask| / |features|`` instead of 1 (a hit on a small
         object is worth more than one on an object that covers the image); a miss scores 0.
         This variant is Quantus's, not the paper's.
-    abs, normalise, normalise_func, normalise_func_kwargs, return_aggregate,
-    aggregate_func, default_plot_func, disable_warnings, display_progressbar
-        As in :class:`xai_sanity.metrics.Metric`, with Quantus's defaults (``abs=False``,
-        ``normalise=True``). With ``abs=True`` the peak is the largest magnitude.
+    abs : bool, default False
+        With ``abs=True`` the peak is the largest magnitude.
+        The other common parameters: see :class:`LocalisationMetric`.
 
     Notes
     -----

@@ -17,10 +17,9 @@ class RelevanceMassAccuracy(LocalisationMetric):
 
     Parameters
     ----------
-    abs, normalise, normalise_func, normalise_func_kwargs, return_aggregate,
-    aggregate_func, default_plot_func, disable_warnings, display_progressbar
-        As in :class:`xai_sanity.metrics.Metric`, with Quantus's defaults (``abs=False``,
-        ``normalise=True``). With ``abs=True`` the score lies in [0, 1].
+    abs : bool, default False
+        With ``abs=True`` the score lies in [0, 1].
+        The other common parameters: see :class:`LocalisationMetric`.
 
     Notes
     -----

@@ -16,10 +16,9 @@ class RelevanceRankAccuracy(LocalisationMetric):
 
     Parameters
     ----------
-    abs, normalise, normalise_func, normalise_func_kwargs, return_aggregate,
-    aggregate_func, default_plot_func, disable_warnings, display_progressbar
-        As in :class:`xai_sanity.metrics.Metric`, with Quantus's defaults (``abs=False``,
-        ``normalise=True``). With ``abs=True`` features are ranked by magnitude.
+    abs : bool, default False
+        With ``abs=True`` features are ranked by magnitude.
+        The other common parameters: see :class:`LocalisationMetric`.
 
     Notes
     -----
@@ -31,9 +30,7 @@ class RelevanceRankAccuracy(LocalisationMetric):
 
     References
     ----------
-    L. Arras, A. Osman and W. Samek, "CLEVR-XAI: A benchmark dataset for the
-    ground truth evaluation of neural network explanations", Information Fusion
-    81:14-40, 2022 (arXiv:2003.07258).
+    Arras et al. (2022), CLEVR-XAI; cited in full in :class:`RelevanceMassAccuracy`.
 
     Examples
     --------

@@ -26,10 +26,9 @@ class TopKIntersection(LocalisationMetric):
         Default 1000 (as in Quantus; too many for images smaller than 32 x 32).
     concept_influence : bool
         Whether to divide by the mask's relative size.
-    abs, normalise, normalise_func, normalise_func_kwargs, return_aggregate,
-    aggregate_func, default_plot_func, disable_warnings, display_progressbar
-        As in :class:`xai_sanity.metrics.Metric`, with Quantus's defaults (``abs=False``,
-        ``normalise=True``). With ``abs=True`` the top features are the largest magnitudes.
+    abs : bool, default False
+        With ``abs=True`` the top features are the largest magnitudes.
+        The other common parameters: see :class:`LocalisationMetric`.
 
     Notes
     -----
