@@ -27,7 +27,8 @@ from ._common import Prepared, RunSettings, runner
 class DemoSettings(RunSettings):
     """Settings of ``xai-sanity demo``.
 
-    The quick run finishes in about a minute on 2 CPU cores; the full run explains 32 images
+    The quick run takes 2–3 minutes on 2 CPU cores (144 s with a second job on the cores);
+    the full run explains 32 images
     (IG with 8 Gauss-Legendre points, NoiseGrad++ with 5 x 5 draws; the NoiseGrad
     reproduction uses the paper's 10 x 10) so that the metrics' repeated explanation passes
     (randomisation, robustness) stay within minutes on a CPU.
