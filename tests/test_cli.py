@@ -275,3 +275,13 @@ def test_run_record_lists_what_reproduces_a_run():
     assert record["command"] == ["xai-sanity", "demo"] and record["duration_s"] == 1.3
     check_run_record(record, 3)
     json.dumps(record)  # JSON-ready
+
+
+def test_metrics_by_name_applies_overrides_over_the_suite_parameters():
+    from xai_sanity.jobs import metrics_by_name
+
+    built = metrics_by_name(
+        ["MaxSensitivity", "PointingGame"], seed=3, overrides={"MaxSensitivity": {"nr_samples": 4}}
+    )
+    assert built["MaxSensitivity"].nr_samples == 4 and built["MaxSensitivity"].seed == 3
+    assert built["PointingGame"].abs is True  # its suite parameter, untouched by another metric's override

@@ -134,7 +134,12 @@ def run_config(
 
 
 def metrics_by_name(
-    names: Sequence[str] | None, *, quick: bool = False, seed: int = 0, has_masks: bool = True
+    names: Sequence[str] | None,
+    *,
+    quick: bool = False,
+    seed: int = 0,
+    has_masks: bool = True,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Metrics as the default suite builds them (suite parameters, the run's seed).
 
@@ -149,6 +154,8 @@ def metrics_by_name(
         Given to every metric whose constructor takes a seed.
     has_masks : bool, default True
         Whether the data has masks; naming a metric that needs them without masks is an error.
+    overrides : mapping, optional
+        Constructor arguments by metric name, applied over the suite (and quick) parameters.
 
     Raises
     ------
@@ -177,6 +184,7 @@ def metrics_by_name(
         params = {**getattr(factory, "suite_params", {})}
         if quick:
             params.update(getattr(factory, "quick_params", {}))
+        params.update((overrides or {}).get(name, {}))
         built[name] = with_seed(factory, params, seed)
     return built
 

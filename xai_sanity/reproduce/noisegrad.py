@@ -31,9 +31,8 @@ from ..cache import atomic_write_bytes, config_digest
 from ..evaluation import COLUMNS, evaluate, score_direction
 from ..explainers import IntegratedGradients, Saliency
 from ..noise_level import tune_noise_level
-from ..registry import METRICS
 from ..report import plot_noise_curves, summarise, to_latex, to_markdown
-from ._common import Prepared, RunSettings, runner, with_seed
+from ._common import Prepared, RunSettings, runner
 from .demo import enhanced_variants
 
 CATEGORIES = {
@@ -146,19 +145,15 @@ def build_metrics(settings: NoiseGradSettings, seed: int = 0) -> dict[str, Any]:
     subsets from a seeded generator and restores NumPy's global state). The settings set
     the robustness perturbations, the FaithfulnessCorrelation subsets and ROAD's fractions.
     """
-    metrics: dict[str, Any] = {}
-    for category, names in CATEGORIES.items():
-        for name in names:
-            factory = METRICS[name]
-            params = dict(getattr(factory, "suite_params", {}))
-            if category == "robustness":
-                params["nr_samples"] = settings.robustness_samples
-            if name == "FaithfulnessCorrelation":
-                params["nr_runs"] = settings.faithfulness_runs
-            if name == "ROAD":
-                params["fractions"] = settings.road_fractions
-            metrics[name] = with_seed(factory, params, seed)
-    return metrics
+    from ..jobs import metrics_by_name  # the default suite's builder (suite parameters, seed)
+
+    overrides: dict[str, dict[str, Any]] = {
+        name: {"nr_samples": settings.robustness_samples} for name in CATEGORIES["robustness"]
+    }
+    overrides["FaithfulnessCorrelation"] = {"nr_runs": settings.faithfulness_runs}
+    overrides["ROAD"] = {"fractions": settings.road_fractions}
+    names = [name for category in CATEGORIES.values() for name in category]
+    return metrics_by_name(names, seed=seed, overrides=overrides)
 
 
 def build_methods(noise_level: float, settings: NoiseGradSettings, seed: int) -> dict[str, Any]:
