@@ -284,3 +284,24 @@ def skimage_ssim_loop(a: np.ndarray, b: np.ndarray) -> np.ndarray:
             u, v, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1.0
         )
     return out
+
+
+#: The localisation metrics both packages implement, by their shared class name.
+LOCALISATION_NAMES = (
+    "PointingGame",
+    "AttributionLocalisation",
+    "TopKIntersection",
+    "RelevanceRankAccuracy",
+    "RelevanceMassAccuracy",
+    "AUC",
+)
+
+
+def localisation_pairs() -> list[tuple[str, type, type]]:
+    """``(name, our class, Quantus's class)`` for each of :data:`LOCALISATION_NAMES`
+    (Quantus is imported here, so scripts that do not compare with it do not pay for it)."""
+    import quantus
+
+    from xai_sanity import metrics
+
+    return [(name, getattr(metrics, name), getattr(quantus, name)) for name in LOCALISATION_NAMES]

@@ -60,10 +60,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import quantus
 import torch
 from _common import (
     fmt_time,
+    localisation_pairs,
     make_parser,
     med,
     parse,
@@ -85,14 +85,7 @@ from xai_sanity import metrics as ours
 FLOOR_TARGET = 1.15
 QUANTUS_TARGET = 5.0
 
-LOCALISATION = [
-    ("PointingGame", ours.PointingGame, quantus.PointingGame),
-    ("AttributionLocalisation", ours.AttributionLocalisation, quantus.AttributionLocalisation),
-    ("TopKIntersection", ours.TopKIntersection, quantus.TopKIntersection),
-    ("RelevanceRankAccuracy", ours.RelevanceRankAccuracy, quantus.RelevanceRankAccuracy),
-    ("RelevanceMassAccuracy", ours.RelevanceMassAccuracy, quantus.RelevanceMassAccuracy),
-    ("AUC", ours.AUC, quantus.AUC),
-]
+LOCALISATION = localisation_pairs()
 
 
 @dataclass

@@ -35,6 +35,7 @@ import quantus
 import torch
 from _common import (
     lenet,
+    localisation_pairs,
     make_parser,
     med,
     parse,
@@ -48,14 +49,7 @@ from _common import (
 import xai_sanity as xs
 from xai_sanity import metrics as ours
 
-LOCALISATION = [
-    ("PointingGame", ours.PointingGame, quantus.PointingGame),
-    ("AttributionLocalisation", ours.AttributionLocalisation, quantus.AttributionLocalisation),
-    ("TopKIntersection", ours.TopKIntersection, quantus.TopKIntersection),
-    ("RelevanceRankAccuracy", ours.RelevanceRankAccuracy, quantus.RelevanceRankAccuracy),
-    ("RelevanceMassAccuracy", ours.RelevanceMassAccuracy, quantus.RelevanceMassAccuracy),
-    ("AUC", ours.AUC, quantus.AUC),
-]
+LOCALISATION = localisation_pairs()
 ROBUSTNESS = [
     ("MaxSensitivity", ours.MaxSensitivity, quantus.MaxSensitivity),
     ("AvgSensitivity", ours.AvgSensitivity, quantus.AvgSensitivity),
