@@ -46,8 +46,7 @@ def engine_settings(**settings: Any) -> dict[str, Any]:
     unknown = set(settings) - set(ENGINE_SETTINGS)
     if unknown:
         raise TypeError(f"unknown engine settings {sorted(unknown)}; they are {ENGINE_SETTINGS}")
-    defaults = inspect.signature(NoiseEnsemble.__init__).parameters
-    return {name: settings.get(name, defaults[name].default) for name in ENGINE_SETTINGS}
+    return {name: settings.get(name, _ENGINE_DEFAULTS[name]) for name in ENGINE_SETTINGS}
 
 
 def input_noise_std(inputs: torch.Tensor, std: float, relative: bool) -> torch.Tensor | None:
@@ -343,3 +342,11 @@ class NoiseEnsemble(Explainer):
                 f"the base explain function returned {out.shape[0]} attributions for {x.shape[0]} inputs"
             )
         return out.to(device=x.device, dtype=x.dtype)
+
+
+#: The engine's default settings (its constructor's defaults), read once.
+_ENGINE_DEFAULTS = {
+    name: param.default
+    for name, param in inspect.signature(NoiseEnsemble.__init__).parameters.items()
+    if name in ENGINE_SETTINGS
+}
