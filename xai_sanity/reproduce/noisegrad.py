@@ -148,7 +148,7 @@ def build_metrics(settings: NoiseGradSettings, seed: int = 0) -> dict[str, Any]:
     from ..jobs import metrics_by_name  # the default suite's builder (suite parameters, seed)
 
     overrides: dict[str, dict[str, Any]] = {
-        name: {"nr_samples": settings.robustness_samples} for name in CATEGORIES["robustness"]
+        name: {"nr_samples": settings.robustness_samples} for name in CATEGORIES.get("robustness", ())
     }
     overrides["FaithfulnessCorrelation"] = {"nr_runs": settings.faithfulness_runs}
     overrides["ROAD"] = {"fractions": settings.road_fractions}
