@@ -55,6 +55,10 @@ class _ReferenceCNN(nn.Module):
         super().__init__()
         _check_dims(num_classes, in_channels, image_size, self._min_image_size)
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``classifier(features(x))``: LeNet's and SmallVGG's layout (SmallResNet has its own)."""
+        return self.classifier(self.features(x))
+
 
 #: Gives a reference model's ``__init__``, which names only its architecture's parameters and
 #: receives the dimensions in ``**dims``, the full signature: ``num_classes``,
@@ -112,9 +116,6 @@ class LeNet(_ReferenceCNN):
         side = ((dims["image_size"] - 4) // 2 - 4) // 2
         self.classifier = _classifier(c2 * side * side, hidden, dims["num_classes"])
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x))
-
 
 class SmallVGG(_ReferenceCNN):
     """VGG-style CNN: conv3x3 blocks 32-32-pool-64-64-pool-128-pool, then FC-ReLU-FC.
@@ -145,9 +146,6 @@ class SmallVGG(_ReferenceCNN):
         )
         side = dims["image_size"] // 8
         self.classifier = _classifier(w3 * side * side, (hidden,), dims["num_classes"])
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x))
 
 
 class BasicBlock(nn.Module):
@@ -186,7 +184,14 @@ class SmallResNet(_ReferenceCNN):
 
     Examples
     --------
-    >>> SmallResNet(image_size=64)(torch.zeros(2, 3, 64, 64)).shape
+    Two blocks per stage; each stage after the first halves the side:
+
+    >>> model = SmallResNet(image_size=64, blocks_per_stage=2)
+    >>> sum(isinstance(m, BasicBlock) for m in model.modules())
+    6
+    >>> model.layers(model.stem(torch.zeros(2, 3, 64, 64))).shape
+    torch.Size([2, 64, 16, 16])
+    >>> model(torch.zeros(2, 3, 64, 64)).shape
     torch.Size([2, 10])
     """
 

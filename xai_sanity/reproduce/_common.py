@@ -77,6 +77,42 @@ class RunSettings:
         return settings_for(table, quick, preset)
 
 
+@dataclass(frozen=True)
+class ExplainSettings(RunSettings):
+    """The settings of a runner that explains test images with the paper's methods.
+
+    Attributes
+    ----------
+    n_explain : int
+        Test images explained and scored (for the sanity checks: at each randomisation step).
+    ig_steps : int
+        Integration points of Integrated Gradients.
+    sg_samples : int
+        Noisy inputs per SmoothGrad (and VarGrad) explanation.
+    """
+
+    n_explain: int
+    ig_steps: int
+    sg_samples: int
+
+
+@dataclass(frozen=True)
+class ComparisonSettings(ExplainSettings):
+    """The settings of a reproduction that compares default architectures and the NoiseGrad
+    family.
+
+    Attributes
+    ----------
+    archs : tuple of str
+        The default architectures (``"lenet"``, ``"vgg"``, ``"resnet"``) run.
+    ng : tuple of int
+        Noisy models of NoiseGrad and NoiseGrad++, and noisy inputs per model of NoiseGrad++.
+    """
+
+    archs: tuple[str, ...]
+    ng: tuple[int, int]
+
+
 def settings_for(settings: Mapping[str, Any], quick: bool = False, preset: str | None = None) -> Any:
     """The settings preset of a run: ``settings[preset]``, else ``"quick"`` or ``"full"``.
 

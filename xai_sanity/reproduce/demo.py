@@ -20,11 +20,11 @@ from ..explainers import Gradient, IntegratedGradients
 from ..jobs import metrics_by_name
 from ..noise_level import tune_noise_level
 from ..report import plot_explanations, plot_noise_curves, summarise, to_markdown, write_tables
-from ._common import Prepared, RunSettings, runner
+from ._common import ExplainSettings, Prepared, runner
 
 
 @dataclass(frozen=True)
-class DemoSettings(RunSettings):
+class DemoSettings(ExplainSettings):
     """Settings of ``xai-sanity demo``.
 
     The quick run takes 2–3 minutes on 2 CPU cores (144 s with a second job on the cores);
@@ -35,12 +35,8 @@ class DemoSettings(RunSettings):
 
     Attributes
     ----------
-    n_explain : int
-        Test images explained and scored.
-    ig_steps : int
-        Integration points of Integrated Gradients.
-    sg_samples : int
-        Noisy inputs per SmoothGrad explanation.
+    n_explain, ig_steps, sg_samples
+        See :class:`~xai_sanity.reproduce._common.ExplainSettings`.
     ng_models : int
         Noisy models per NoiseGrad explanation.
     ngpp : tuple of int
@@ -51,9 +47,6 @@ class DemoSettings(RunSettings):
         Noisy models per noise level in the heuristic.
     """
 
-    n_explain: int
-    ig_steps: int
-    sg_samples: int
     ng_models: int
     ngpp: tuple[int, int]
     tune_n: int

@@ -32,7 +32,7 @@ from ..evaluation import COLUMNS, evaluate, score_direction
 from ..explainers import IntegratedGradients, Saliency
 from ..noise_level import tune_noise_level
 from ..report import plot_noise_curves, summarise, to_latex, to_markdown
-from ._common import Prepared, RunSettings, runner
+from ._common import ComparisonSettings, Prepared, runner
 from .demo import enhanced_variants
 
 CATEGORIES = {
@@ -58,21 +58,13 @@ UNIT_CACHE_VERSION = 1
 
 
 @dataclass(frozen=True)
-class NoiseGradSettings(RunSettings):
+class NoiseGradSettings(ComparisonSettings):
     """Settings of ``xai-sanity reproduce noisegrad``.
 
     Attributes
     ----------
-    archs : tuple of str
-        Default architectures to compare on.
-    n_explain : int
-        Test images explained and scored.
-    ig_steps : int
-        Integration points of Integrated Gradients.
-    sg_samples : int
-        Noisy inputs per SmoothGrad explanation.
-    ng : tuple of int
-        Noisy models of NoiseGrad and NoiseGrad++, and noisy inputs per model of NoiseGrad++.
+    n_explain, ig_steps, sg_samples, archs, ng
+        See :class:`~xai_sanity.reproduce._common.ComparisonSettings`.
     tune_n : int
         Test images the noise-level heuristic is measured on.
     tune_draws : int
@@ -85,11 +77,6 @@ class NoiseGradSettings(RunSettings):
         Fractions of the pixels removed by ROAD (MoRF and LeRF).
     """
 
-    archs: tuple[str, ...]
-    n_explain: int
-    ig_steps: int
-    sg_samples: int
-    ng: tuple[int, int]
     tune_n: int
     tune_draws: int
     robustness_samples: int

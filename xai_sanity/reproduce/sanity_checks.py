@@ -34,7 +34,7 @@ from ..metrics._plumbing import ExplainCall
 from ..metrics.randomisation import DataRandomisation, EfficientMPRT, ModelParameterRandomisation, SmoothMPRT
 from ..registry import SIMILARITIES
 from ..report import plot_randomisation_curves, plot_randomisation_grid, save_table, to_markdown
-from ._common import Prepared, RunSettings, runner
+from ._common import ComparisonSettings, Prepared, runner
 
 SIMILARITY_NAMES = {"spearman_abs": "Spearman (abs)", "spearman": "Spearman", "ssim": "SSIM", "hog": "HOG"}
 #: Column labels of the table: the similarities, and eMPRT's score, which is no similarity.
@@ -49,21 +49,13 @@ PAPER_PASS = {"Gradient": True, "GradCAM": True, "GuidedBackprop": False, "Guide
 
 
 @dataclass(frozen=True)
-class SanityChecksSettings(RunSettings):
+class SanityChecksSettings(ComparisonSettings):
     """Settings of ``xai-sanity reproduce sanity-checks``.
 
     Attributes
     ----------
-    archs : tuple of str
-        Default architectures to test.
-    n_explain : int
-        Test images explained at each randomisation step.
-    ig_steps : int
-        Integration points of Integrated Gradients.
-    sg_samples : int
-        Noisy inputs per SmoothGrad and VarGrad explanation.
-    ng : tuple of int
-        Noisy models of NoiseGrad and NoiseGrad++, and noisy inputs per model of NoiseGrad++.
+    n_explain, ig_steps, sg_samples, archs, ng
+        See :class:`~xai_sanity.reproduce._common.ComparisonSettings`.
     random_label_n : int
         Training images (with permuted labels) of the data randomisation model.
     random_label_epochs, random_label_batch_size : int
@@ -76,11 +68,6 @@ class SanityChecksSettings(RunSettings):
         sMPRT's noise standard deviation, as a fraction of each input's value range.
     """
 
-    archs: tuple[str, ...]
-    n_explain: int
-    ig_steps: int
-    sg_samples: int
-    ng: tuple[int, int]
     random_label_n: int
     random_label_epochs: int
     random_label_batch_size: int = 32

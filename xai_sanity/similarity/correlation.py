@@ -79,10 +79,6 @@ def spearman(
         Scores in [-1, 1]; NaN (with one ``RuntimeWarning``) for a sample whose map (or
         ``|map|``) in ``a`` or ``b`` is constant.
 
-    References
-    ----------
-    Adebayo et al. (2018), Sanity checks for saliency maps, NeurIPS.
-
     Examples
     --------
     >>> import numpy as np
@@ -126,10 +122,6 @@ def pearson(a: ArrayLike, b: ArrayLike, *, return_tensor: bool = False) -> np.nd
     numpy.ndarray or torch.Tensor of shape (N,), float64
         Scores in [-1, 1] (equal to ``scipy.stats.pearsonr``); NaN (with one
         ``RuntimeWarning``) for a sample whose map in ``a`` or ``b`` is constant.
-
-    References
-    ----------
-    Adebayo et al. (2018), Sanity checks for saliency maps, NeurIPS.
 
     Examples
     --------

@@ -26,10 +26,6 @@ def mse(a: ArrayLike, b: ArrayLike, *, return_tensor: bool = False) -> np.ndarra
         ``mean((a_i - b_i) ** 2)`` for each sample ``i``. ``mse.higher_is_similar`` is
         False.
 
-    References
-    ----------
-    Adebayo et al. (2018), Sanity checks for saliency maps, NeurIPS.
-
     Examples
     --------
     >>> import numpy as np

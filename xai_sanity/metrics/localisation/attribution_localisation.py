@@ -56,17 +56,6 @@ class AttributionLocalisation(LocalisationMetric):
     LRP", International Joint Conference on Neural Networks (IJCNN), pp. 1-7, 2020
     (arXiv:1910.09840).
 
-    Examples
-    --------
-    >>> import numpy as np
-    >>> a = np.zeros((1, 1, 4, 4), np.float32)
-    >>> a[0, 0, 0, 0], a[0, 0, 3, 3] = 3.0, 1.0
-    >>> s = np.zeros((1, 1, 4, 4), np.float32)
-    >>> s[:, :, :2, :2] = 1
-    >>> scores = AttributionLocalisation()(model=None, x_batch=np.zeros((1, 3, 4, 4), np.float32),
-    ...                                    y_batch=np.array([0]), a_batch=a, s_batch=s)
-    >>> np.round(scores, 3)
-    array([0.75])
     """
 
     name = "AttributionLocalisation"

@@ -18,11 +18,8 @@ class AUC(LocalisationMetric):
     ``AUC = (sum of the ranks inside - P (P + 1) / 2) / (P Q)`` for P features inside and
     Q outside, which equals scikit-learn's ``roc_auc_score`` (what Quantus uses).
 
-    Parameters
-    ----------
-    abs : bool, default False
-        With ``abs=True`` the magnitudes detect the mask.
-        The other common parameters: see :class:`LocalisationMetric`.
+    The parameters are those of :class:`LocalisationMetric`; with ``abs=True`` the
+    magnitudes detect the mask.
 
     Notes
     -----
@@ -36,16 +33,6 @@ class AUC(LocalisationMetric):
     27(8):861-874, 2006; J. A. Hanley and B. J. McNeil, "The meaning and use of the area
     under a receiver operating characteristic (ROC) curve", Radiology 143(1):29-36, 1982.
 
-    Examples
-    --------
-    >>> import numpy as np
-    >>> a = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
-    >>> s = np.zeros((1, 1, 4, 4), np.float32)
-    >>> s[0, 0, 3, :] = 1  # the four largest values
-    >>> scores = AUC()(model=None, x_batch=np.zeros((1, 3, 4, 4), np.float32),
-    ...                y_batch=np.array([0]), a_batch=a, s_batch=s)
-    >>> np.asarray(scores)
-    array([1.])
     """
 
     name = "AUC"

@@ -43,18 +43,6 @@ class PointingGame(LocalisationMetric):
     "Top-down neural attention by excitation backprop", International Journal of Computer
     Vision 126(10):1084-1102, 2018.
 
-    Examples
-    --------
-    >>> import numpy as np
-    >>> a = np.zeros((2, 1, 4, 4), np.float32)
-    >>> a[0, 0, 1, 1] = 1.0  # peak inside the mask
-    >>> a[1, 0, 3, 3] = 1.0  # peak outside it
-    >>> s = np.zeros((2, 1, 4, 4), np.float32)
-    >>> s[:, :, :2, :2] = 1
-    >>> scores = PointingGame()(model=None, x_batch=np.zeros((2, 3, 4, 4), np.float32),
-    ...                         y_batch=np.array([0, 1]), a_batch=a, s_batch=s)
-    >>> np.asarray(scores)
-    array([1., 0.])
     """
 
     name = "PointingGame"

@@ -15,11 +15,8 @@ class RelevanceMassAccuracy(LocalisationMetric):
     it lies in [0, 1], 1 meaning that all relevance is on the ground truth. With signed
     attributions (the default ``abs=False``) it can leave that range, as in Quantus.
 
-    Parameters
-    ----------
-    abs : bool, default False
-        With ``abs=True`` the score lies in [0, 1].
-        The other common parameters: see :class:`LocalisationMetric`.
+    The parameters are those of :class:`LocalisationMetric`; with ``abs=True`` the score lies
+    in [0, 1].
 
     Notes
     -----
@@ -33,17 +30,6 @@ class RelevanceMassAccuracy(LocalisationMetric):
     ground truth evaluation of neural network explanations", Information Fusion
     81:14-40, 2022 (arXiv:2003.07258).
 
-    Examples
-    --------
-    >>> import numpy as np
-    >>> a = np.zeros((1, 1, 4, 4), np.float32)
-    >>> a[0, 0, 0, 0], a[0, 0, 3, 3] = 1.0, 3.0
-    >>> s = np.zeros((1, 1, 4, 4), np.float32)
-    >>> s[:, :, :2, :2] = 1
-    >>> scores = RelevanceMassAccuracy()(model=None, x_batch=np.zeros((1, 3, 4, 4), np.float32),
-    ...                                  y_batch=np.array([0]), a_batch=a, s_batch=s)
-    >>> np.round(scores, 3)
-    array([0.25])
     """
 
     name = "RelevanceMassAccuracy"

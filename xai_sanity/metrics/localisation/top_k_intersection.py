@@ -46,16 +46,6 @@ class TopKIntersection(LocalisationMetric):
     geolocation", IEEE/CVF Winter Conference on Applications of Computer Vision (WACV),
     pp. 750-760, 2022 (arXiv:2104.14995).
 
-    Examples
-    --------
-    >>> import numpy as np
-    >>> a = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)  # largest in the last row
-    >>> s = np.zeros((1, 1, 4, 4), np.float32)
-    >>> s[:, :, 3, :2] = 1
-    >>> scores = TopKIntersection(k=4)(model=None, x_batch=np.zeros((1, 3, 4, 4), np.float32),
-    ...                                y_batch=np.array([0]), a_batch=a, s_batch=s)
-    >>> np.asarray(scores)
-    array([0.5])
     """
 
     name = "TopKIntersection"

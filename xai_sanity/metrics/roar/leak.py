@@ -18,16 +18,11 @@ should be preferred).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import numpy as np
-import pandas as pd
-from torch import nn
 
 from .metric import KAR, ROAR
 from .removal import removal_mask
-from .study import run_estimators
+from .study import estimator_study
 
 __all__ = ["KARLeak", "ROARLeak", "leak_diagnostic"]
 
@@ -94,45 +89,33 @@ class KARLeak(_PatternOnly, KAR):
 LEAK_METHODS = {"ROAR": ROARLeak, "KAR": KARLeak}
 
 
-def leak_diagnostic(
-    estimators: Mapping[str, Any],
-    model: nn.Module,
-    x_train: np.ndarray,
-    y_train: np.ndarray,
-    x_test: np.ndarray,
-    y_test: np.ndarray,
-    *,
-    method: str = "ROAR",
-    explain_func_kwargs: dict[str, Any] | None = None,
-    batch_size: int = 64,
-    **metric_kwargs: Any,
-) -> pd.DataFrame:
+leak_diagnostic = estimator_study(
+    LEAK_METHODS,
+    "leak_diagnostic",
     """Test accuracy of ``model``'s architecture trained on the removal masks alone.
 
-    The counterpart of :func:`~xai_sanity.metrics.roar.run_roar`, called the same way: for
-    each estimator and threshold the cells are those of ROAR (same masks, trainer, seeds),
-    but the inputs are the masks. Accuracy well above chance (``1 / n_classes``) means the
-    removal pattern tells the class, and the ROAR accuracy at that threshold measures the
-    pattern, not the removed information (Rong et al., ICML 2022).
+The counterpart of :func:`~xai_sanity.metrics.roar.run_roar`, called the same way: for
+each estimator and threshold the cells are those of ROAR (same masks, trainer, seeds),
+but the inputs are the masks. Accuracy well above chance (``1 / n_classes``) means the
+removal pattern tells the class, and the ROAR accuracy at that threshold measures the
+pattern, not the removed information (Rong et al., ICML 2022).
 
-    Parameters
-    ----------
-    estimators, model, x_train, y_train, x_test, y_test, explain_func_kwargs, batch_size
-        As :func:`~xai_sanity.metrics.roar.run_roar`.
-    method : {"ROAR", "KAR"}
-        Whose removal pattern to test.
-    **metric_kwargs
-        Constructor arguments of :class:`ROARLeak` / :class:`KARLeak` (thresholds,
-        n_repeats, train_func, train_kwargs, seed, cache_dir, executor, ...); use the ones
-        of the ROAR run being diagnosed so the masks are the same.
+Parameters
+----------
+estimators, model, x_train, y_train, x_test, y_test, explain_func_kwargs, batch_size
+    As :func:`~xai_sanity.metrics.roar.run_roar`.
+method : {"ROAR", "KAR"}
+    Whose removal pattern to test.
+**metric_kwargs
+    Constructor arguments of :class:`ROARLeak` / :class:`KARLeak` (thresholds,
+    n_repeats, train_func, train_kwargs, seed, cache_dir, executor, ...); use the ones
+    of the ROAR run being diagnosed so the masks are the same.
 
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``estimator, method ("ROAR-leak" or "KAR-leak"), threshold, repeat,
-        accuracy, from_cache``.
-    """
-    data = (x_train, y_train, x_test, y_test)
-    return run_estimators(
-        LEAK_METHODS, method, metric_kwargs, estimators, model, data, explain_func_kwargs, batch_size
-    )
+Returns
+-------
+pandas.DataFrame
+    Columns ``estimator, method ("ROAR-leak" or "KAR-leak"), threshold, repeat,
+    accuracy, from_cache``.
+""",
+    __name__,
+)
