@@ -289,3 +289,25 @@ def test_faithfulness_metrics_are_registered_and_in_the_default_suite():
     assert {"FaithfulnessCorrelation", "PixelFlipping", "ROAD"} <= set(suite)
     assert suite["ROAD"].seed == 4 and suite["FaithfulnessCorrelation"].seed == 4
     assert suite["ROAD"].fractions == (0.1, 0.3, 0.5, 0.7, 0.9)
+
+
+@pytest.mark.parametrize("cls", [ROAD, FaithfulnessCorrelation, PixelFlipping])
+def test_faithfulness_metrics_give_the_device_to_the_explain_function_as_quantus_does(cls):
+    """Quantus adds the call's ``device`` to ``explain_func_kwargs`` (unless they name one);
+    ours did not, so an explain function that needs to know the device missed it."""
+    model, x, y = tabular_model(), *tabular_batch(n=4)
+    seen = []
+
+    def explain(model, inputs, targets, **kwargs):
+        seen.append(kwargs)
+        return xs.Saliency()(model, inputs, targets)
+
+    kw = {ROAD: {"fractions": (0.5,)}, FaithfulnessCorrelation: {"subset_size": 2}}.get(cls, {})
+    cls(**kw)(model, x, y, explain_func=explain, device="cpu")
+    assert seen and all(k.get("device") == "cpu" for k in seen)
+    seen.clear()
+    cls(**kw)(model, x, y, explain_func=explain, explain_func_kwargs={"device": "meta-own"}, device="cpu")
+    assert seen and all(k.get("device") == "meta-own" for k in seen)  # the caller's own wins
+    seen.clear()
+    cls(**kw)(model, x, y, explain_func=explain)
+    assert seen and all("device" not in k for k in seen)

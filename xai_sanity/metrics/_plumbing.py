@@ -151,21 +151,21 @@ class MetricCall:
     custom_batch: Any = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
-    def explainer(self, *, pass_device: bool = True) -> ExplainCall:
+    def explainer(self) -> ExplainCall:
         """The caller's explain function, keywords and chunk size as an :class:`ExplainCall`.
 
-        With ``pass_device``, a given ``device`` joins the keywords (unless they name one).
+        A given ``device`` joins the keywords unless they name one (as Quantus does).
         """
         kwargs = dict(self.explain_func_kwargs)
-        if pass_device and self.device is not None:
+        if self.device is not None:
             kwargs.setdefault("device", self.device)
         return ExplainCall(self.explain_func, kwargs, self.batch_size)
 
-    def attributions(self, *, pass_device: bool = True) -> np.ndarray:
+    def attributions(self) -> np.ndarray:
         """``a_batch`` if the call gave it, else the caller's explanations of ``x`` (see :meth:`explainer`)."""
         if self.a is not None:
             return self.a
-        return self.explainer(pass_device=pass_device)(self.model, self.x, self.y)
+        return self.explainer()(self.model, self.x, self.y)
 
     def quantus_keywords(self) -> dict[str, Any]:
         """The call under Quantus's keyword names (``x_batch=`` ...), ``extra`` included.

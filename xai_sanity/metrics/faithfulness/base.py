@@ -51,7 +51,7 @@ class FaithfulnessMetric(SampleProblems, Metric):
             # Predictions need eval mode (Quantus's wrapper refuses a model in training mode);
             # the guard hands the model back as it came.
             with model_guard(call.model, eval_mode=True, freeze=False):
-                a = np.asarray(call.attributions(pass_device=False))
+                a = np.asarray(call.attributions())
                 finite = finite_samples(a)
                 scores = self._score_samples(call, a, finite)
             self._note(~finite, NON_FINITE)
