@@ -86,6 +86,11 @@ FLOOR_TARGET = 1.15
 QUANTUS_TARGET = 5.0
 
 LOCALISATION = localisation_pairs()
+#: The rows of the floor table, in order (``--only`` takes these, any case, and ``localisation``).
+FLOOR_NAMES = (
+    "MaxSensitivity", "AvgSensitivity", "LocalLipschitzEstimate", "RelativeInputStability", "MPRT",
+    "SmoothMPRT", "EfficientMPRT", "RandomLogit", "NoiseGrad", "NoiseGrad++", "SmoothGrad",
+)  # fmt: skip
 
 
 @dataclass
@@ -191,7 +196,9 @@ def bench_floors(
     model, x, y, device: str, repeats: int, k: int, layers: int, samples: int, only: set[str] | None
 ) -> None:
     rows = []
-    for case in build_cases(model, x, y, device, k, layers, samples):
+    cases = build_cases(model, x, y, device, k, layers, samples)
+    assert tuple(case.name for case in cases) == FLOOR_NAMES, "FLOOR_NAMES must list the cases"
+    for case in cases:
         if only is not None and case.name.lower() not in only:
             continue
         floor = floor_call(model, x, y, device, case.explain_calls, case.forward_calls)
@@ -309,6 +316,11 @@ def main() -> None:
     )
     parser.add_argument("--only", default=None, help="comma-separated names (see the module docstring)")
     args, devices = parse(parser)
+    if args.only is not None:
+        known = {name.lower() for name in FLOOR_NAMES} | {"localisation"}
+        unknown = [n.strip() for n in args.only.split(",") if n.strip().lower() not in known]
+        if unknown:
+            parser.error(f"--only: unknown {unknown}; the names are {', '.join(FLOOR_NAMES)}, localisation")
     warnings.filterwarnings("ignore")
     start_load = print_environment(
         "Floor benchmark: ours / explanation floor, and quantus / ours for localisation (one run)",

@@ -65,6 +65,23 @@ def test_a_torchscript_model_is_explained_and_scored(tmp_path):
     np.testing.assert_allclose(frame["score"], plain["score"], rtol=1e-4)
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.parametrize("method", ["GradCAM", "GuidedGradCAM", "GuidedBackprop"])
+@pytest.mark.parametrize("compile_", [torch.jit.script, torch.jit.trace])
+def test_hooking_methods_refuse_torchscript_clearly(method, compile_):
+    """Grad-CAM and Guided Backprop hook modules, which TorchScript forbids: a TypeError that
+    names the method and the way out, not torch's hook error or 'no nn.ReLU found'."""
+    import xai_sanity as xs
+
+    model = small_cnn()
+    x, y = batch(n=2)
+    compiled = compile_(model, torch.as_tensor(x)) if compile_ is torch.jit.trace else compile_(model)
+    with pytest.raises(TypeError, match=rf"{method} hooks .*TorchScript.*package.module:factory"):
+        xs.METHODS[method]()(compiled, x, y)
+    assert xs.METHODS[method]()(model, x, y).shape[0] == 2  # the plain module works
+    assert xs.Saliency()(compiled, x, y).shape[0] == 2  # and the scripted one still does
+
+
 def test_saved_module_gives_the_same_function(tmp_path, x):
     model = small_cnn(seed=3)
     path = tmp_path / "whole.pt"

@@ -60,6 +60,25 @@ def test_scores_equal_an_independent_recomputation():
         np.testing.assert_allclose(scores[key], value, atol=1e-6)
 
 
+@pytest.mark.parametrize("similarity", ["spearman", "spearman_abs"])
+def test_mprt_ranks_the_reference_once_and_scores_as_scipy(monkeypatch, similarity):
+    """The reference maps are ranked once for all steps (not once per step), scores unchanged."""
+    from xai_sanity.similarity import correlation
+
+    model, (x, y) = small_cnn(), batch(n=5)
+    a = xs.Saliency()(model, x, y)
+    calls = []
+    rank = correlation._average_ranks
+    monkeypatch.setattr(correlation, "_average_ranks", lambda t: calls.append(1) or rank(t))
+    metric = ModelParameterRandomisation(seed=3, similarity_func=similarity, abs=False)
+    scores = metric(model, x, y, a_batch=a, explain_func=xs.Saliency())
+    assert len(calls) == 1 + len(LAYERS_TOP_DOWN)  # the reference, then each compared batch
+    f = np.abs if similarity == "spearman_abs" else (lambda v: v)
+    reference = metric._preprocess(a)
+    for key, maps in metric.explanations_.items():
+        np.testing.assert_allclose(scores[key], _spearman_reference(f(reference), f(maps)), atol=1e-10)
+
+
 def test_average_excludes_the_original_unlike_quantus():
     model, (x, y) = small_cnn(), batch(n=6)
     per_layer = ModelParameterRandomisation(seed=7, layer_seeds="shared")(

@@ -453,3 +453,45 @@ def test_cuda_matches_cpu():
     )
     with pytest.raises(ValueError, match="same device"):
         sim.mse(ta, torch.from_numpy(b))
+
+
+# -- a reference compared with many batches ------------------------------------------------
+
+
+@pytest.mark.parametrize("absolute", [False, True])
+@pytest.mark.parametrize("shape", [(6, 1, 8, 8), (5, 30), (4, 3, 17)])
+def test_spearman_against_matches_scipy_for_every_batch(shape, absolute):
+    a, _ = tied_maps(shape, seed=5)
+    compare = sim.spearman_against(a, absolute=absolute)
+    f = np.abs if absolute else (lambda v: v)
+    for seed in (6, 7):
+        _, b = tied_maps(shape, seed=seed)
+        b = b + 0.5 * a
+        want = [stats.spearmanr(f(x.ravel()), f(y.ravel())).statistic for x, y in zip(a, b)]
+        got = compare(b)
+        assert got.dtype == np.float64 and got.shape == (shape[0],)
+        np.testing.assert_allclose(got, want, atol=TOL)
+        np.testing.assert_array_equal(got, sim.spearman(a, b, absolute=absolute))
+
+
+def test_spearman_against_warns_and_refuses_like_spearman():
+    a, b = tied_maps((4, 1, 5, 5), seed=8)
+    a[1] = 2.0  # constant in the reference
+    b[3] = -1.0  # constant in the compared batch
+    got, caught = record_warnings(sim.spearman_against(a), b)
+    want, want_caught = record_warnings(sim.spearman, a, b)
+    np.testing.assert_array_equal(np.isnan(got), [False, True, False, True])
+    np.testing.assert_array_equal(got, want)
+    assert [str(w.message) for w in caught] == [str(w.message) for w in want_caught]
+    assert "2 of 4" in str(caught[0].message)
+    compare = sim.spearman_against(tied_maps((4, 1, 5, 5))[0])
+    with pytest.raises(ValueError, match="same shape"):
+        compare(np.zeros((4, 1, 5, 6)))
+    bad = b.copy()
+    bad[0, 0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="b"):
+        compare(bad)
+    with pytest.raises(ValueError, match="a"):
+        sim.spearman_against(bad)
+    out, caught = record_warnings(compare, torch.as_tensor(b), return_tensor=True)
+    assert isinstance(out, torch.Tensor) and out.dtype == torch.float64 and len(caught) == 1

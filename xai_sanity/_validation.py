@@ -27,6 +27,21 @@ def check_model(model: object, name: str = "model") -> nn.Module:
     return model
 
 
+def check_hookable(model: nn.Module, method: str) -> None:
+    """Refuse a TorchScript model (``TypeError``) for a ``method`` that hooks the model's modules.
+
+    Scripted and traced models take no forward or backward hooks, and their ReLUs are not
+    ``nn.ReLU`` instances, so Grad-CAM and Guided Backprop cannot run on them; gradient
+    methods without hooks (Saliency, Integrated Gradients, ...) can.
+    """
+    if isinstance(model, torch.jit.ScriptModule):
+        raise TypeError(
+            f"{method} hooks the model's layers, which a TorchScript model ({type(model).__name__}) "
+            "does not allow: give it the nn.Module before torch.jit.script/trace (on the command "
+            "line: --model package.module:factory with --state-dict)"
+        )
+
+
 def model_device(model: nn.Module) -> torch.device:
     for tensor in model.parameters():
         return tensor.device

@@ -14,6 +14,7 @@ from torch import nn
 
 from .._memory import probed
 from .._safety import model_guard
+from .._validation import check_hookable
 from .base import Explainer, class_scores, input_gradient
 from .guided import guided_relus
 
@@ -363,6 +364,7 @@ class GradCAM(Explainer):
             raise ValueError(f"interpolate_mode must be one of {_MODES}, got {self.interpolate_mode!r}")
 
     def _layer(self, model: nn.Module, inputs: torch.Tensor) -> LayerChoice:
+        check_hookable(model, self.name)
         dims = check_signal_layout(inputs, self.name)
         _resolve_mode(self.interpolate_mode, dims)  # refuse a bad mode before any work
         choice = resolve_layer(model, self.layer, inputs)
@@ -386,6 +388,6 @@ class GuidedGradCAM(GradCAM):
     def attribute(self, model, inputs, targets, generator=None):
         choice = self._layer(model, inputs)
         cam = grad_cam(model, inputs, targets, choice, True, self.interpolate_mode)
-        with guided_relus(model):
+        with guided_relus(model, self.name):
             guided = input_gradient(model, inputs, targets)
         return guided * cam

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 from torch import nn
 
+from .._validation import check_hookable
 from .base import Explainer, input_gradient
 
 
@@ -17,13 +18,15 @@ def _clamp_grad_input(module, grad_input, grad_output):
 
 
 @contextlib.contextmanager
-def guided_relus(model: nn.Module) -> Iterator[None]:
+def guided_relus(model: nn.Module, method: str = "GuidedBackprop") -> Iterator[None]:
     """Temporarily make every ``nn.ReLU`` of ``model`` back-propagate guided gradients.
 
     In-place ReLUs are switched to out-of-place for the duration (full backward hooks
     cannot see in-place outputs). Functional ``F.relu`` calls are not modules and are
-    not modified (captum has the same limitation).
+    not modified (captum has the same limitation). A TorchScript model is refused
+    (``TypeError``, naming ``method``): it takes no hooks.
     """
+    check_hookable(model, method)
     relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
     if not relus:
         raise ValueError(

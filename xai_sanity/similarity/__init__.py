@@ -65,7 +65,7 @@ from __future__ import annotations
 from ..registry import SIMILARITIES
 from ._inputs import ArrayLike as ArrayLike
 from .contract import batched, is_batched, similarity_scores
-from .correlation import pearson, spearman, spearman_abs
+from .correlation import pearson, spearman, spearman_abs, spearman_against
 from .distances import mse
 from .hog import BLOCK_NORMS as BLOCK_NORMS
 from .hog import _hog_tensor as _hog_tensor
@@ -88,6 +88,7 @@ __all__ = [
     "pearson",
     "spearman",
     "spearman_abs",
+    "spearman_against",
     "similarity_scores",
     "ssim",
     "is_batched",

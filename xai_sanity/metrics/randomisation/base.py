@@ -15,6 +15,7 @@ from torch import nn
 from ..._validation import model_device
 from ...registry import SIMILARITIES
 from ...similarity.contract import is_batched, similarity_scores
+from ...similarity.correlation import spearman, spearman_abs, spearman_against
 from .._plumbing import ExplainCall, MetricCall
 from ..base import Metric
 
@@ -23,6 +24,8 @@ LAYER_SEEDS = ("per_layer", "shared")
 #: Where Quantus's randomisation metrics put the common metric parameters they name: after
 #: their own (``...``); the others pass through ``**kwargs``.
 RANDOMISATION_ORDER = (..., "abs", "normalise", "return_aggregate", "aggregate_func")
+#: Similarities whose reference batch is prepared once (:meth:`_similarity_to`), with their ``absolute``.
+_RANKED_ONCE = {spearman: False, spearman_abs: True}
 
 
 def resolve_similarity(similarity_func: str | Callable) -> Callable:
@@ -86,14 +89,28 @@ class ExplainingMetric(Metric):
         return preprocess(a, self.normalise, self.abs, getattr(self, "normalise_func", None))
 
     def _similarity(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return self._similarity_to(a)(b)
+
+    def _similarity_to(self, reference: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        """``b -> similarity(reference, b)`` as float64 ``(N,)``, for many ``b``.
+
+        With Spearman (plain or of ``|map|``) the reference is ranked once, not at every call.
+        """
         func = self._similarity_func
-        if np.ndim(a) < 4 and func in (SIMILARITIES["ssim"], SIMILARITIES["hog"]):
-            func = self._non_image_fallback(func, a)
+        if np.ndim(reference) < 4 and func in (SIMILARITIES["ssim"], SIMILARITIES["hog"]):
+            func = self._non_image_fallback(func, reference)
         # Compare on the model's device (batched similarity functions take tensors there).
         device = getattr(self, "_device", None)
-        if device is not None and device.type != "cpu" and is_batched(self._similarity_func):
-            a, b = torch.as_tensor(a, device=device), torch.as_tensor(b, device=device)
-        return similarity_scores(func, a, b)
+        on_device = device is not None and device.type != "cpu" and is_batched(self._similarity_func)
+
+        def place(m: np.ndarray) -> Any:
+            return torch.as_tensor(m, device=device) if on_device else m
+
+        reference = place(reference)
+        if func in _RANKED_ONCE:
+            compare = spearman_against(reference, absolute=_RANKED_ONCE[func])
+            return lambda b: np.asarray(compare(place(b)), dtype=np.float64)
+        return lambda b: similarity_scores(func, reference, place(b))
 
     def _non_image_fallback(self, func: Callable, a: np.ndarray) -> Callable:
         """SSIM on time-series/tabular maps: Quantus's SSIM of the flattened maps; HOG: an error.

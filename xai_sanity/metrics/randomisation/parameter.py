@@ -174,7 +174,8 @@ class ModelParameterRandomisation(ExplainingMetric):
                 raise ValueError(
                     f"a_batch of shape {a.shape} does not match explanations of shape {original.shape}"
                 )
-            scores["original"] = self._similarity(reference, original)
+            similarity_to_reference = self._similarity_to(reference)
+            scores["original"] = similarity_to_reference(original)
             self.explanations_ = {"original": original}
             n_steps = len(self.selected_layers(model))
             # Quantus's display_progressbar: one tick per step, the cost (explanation passes) up front.
@@ -190,7 +191,7 @@ class ModelParameterRandomisation(ExplainingMetric):
                 with swapped_parameters(model, replacements):
                     randomised = self._explain(model, x, y, explain)
                 self.explanations_[name] = randomised
-                scores[name] = self._similarity(reference, randomised)
+                scores[name] = similarity_to_reference(randomised)
                 bar.update(1)
             bar.close()
         steps = [k for k in scores if k != "original"]
