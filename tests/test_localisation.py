@@ -263,6 +263,211 @@ def test_top_k_limits():
             xm.TopKIntersection(k=bad)
 
 
+# -- constant maps --------------------------------------------------------------------
+
+#: Attribution shapes of one sample: an image (1, H, W), a time series (1, T), a table (F,).
+KINDS = {"image": (1, SIDE, SIDE), "series": (1, 40), "table": (12,)}
+#: The metrics that score a constant map NaN (AttributionLocalisation: an all-zero one only).
+CONSTANT_NAN = ["PointingGame", "TopKIntersection", "RelevanceRankAccuracy", "AttributionLocalisation"]
+CONSTANT = [1, 4]  # two samples, in different chunks of 3
+
+
+def make_kind_data(kind, n=8, seed=0):
+    """Inputs, labels, signed attributions and masks (neither empty nor full) of one kind.
+
+    The batch's largest magnitude is in a non-constant map (the last one holds a 5, more
+    than the constants set by the tests), so that ``normalise_by_max`` scales every map
+    the same with or without constant ones.
+    """
+    rng = np.random.default_rng(seed)
+    shape = KINDS[kind]
+    x = rng.random((n, 3, *shape[1:]) if kind == "image" else (n, *shape), dtype=np.float32)
+    y = rng.integers(0, 10, n)
+    a = (rng.normal(size=(n, *shape)) * 2).astype(np.float32)
+    a[0] = np.round(a[0])  # plateaus of ties: ranked as Quantus ranks them
+    a[2] = 0
+    a[2].flat[-1] = 1.0  # all zero but one feature: not constant
+    a[-1].flat[0] = 5.0
+    s = (rng.random((n, *shape)) < 0.3).astype(np.float32)
+    s.reshape(n, -1)[:, 0] = 1
+    s.reshape(n, -1)[:, 1] = 0
+    return x, y, a, s
+
+
+@pytest.mark.parametrize("value", [0.0, 0.7])
+@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("name", CONSTANT_NAN)
+def test_constant_maps_give_nan_and_one_warning(name, kind, value):
+    x, y, a, s = make_kind_data(kind)
+    a[CONSTANT] = value
+    kwargs = {"k": 3} if name == "TopKIntersection" else {}
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        got = run(ours(name, **kwargs), x, y, a, s, batch_size=3)
+    keep = np.setdiff1d(np.arange(len(a)), CONSTANT)
+    with warnings.catch_warnings(record=True) as clean:
+        warnings.simplefilter("always")
+        without = run(ours(name, **kwargs), x[keep], y[keep], a[keep], s[keep])
+    assert not our_warnings(clean) and np.isfinite(without).all()
+    np.testing.assert_array_equal(got[keep], without)  # the others score as without them
+    mine = [str(w.message) for w in our_warnings(record)]
+    if name == "AttributionLocalisation" and value != 0:
+        # Not all zero: the relevance is spread evenly, so the share inside is the mask's share.
+        np.testing.assert_allclose(got[CONSTANT], s[CONSTANT].reshape(2, -1).mean(1), rtol=1e-6)
+        assert not mine
+    else:
+        assert np.isnan(got[CONSTANT]).all()
+        problem = "attributions that sum to 0" if name == "AttributionLocalisation" else "a constant map"
+        assert len(mine) == 1, mine
+        assert f"{name}: 2 of 8 samples have {problem} (e.g. a" in mine[0], mine
+    if kind == "image":  # the other maps, partly tied ones included, score as in Quantus
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            expected = run(theirs(name, **kwargs), x, y, a, s)
+        np.testing.assert_allclose(got[keep], expected[keep], rtol=0, atol=1e-6)
+        if name == "PointingGame":  # Quantus: every feature ties the maximum, a hit
+            np.testing.assert_array_equal(expected[CONSTANT], 1.0)
+        elif name == "AttributionLocalisation" and value == 0:  # Quantus: 0 / (0 + 1e-9)
+            np.testing.assert_array_equal(expected[CONSTANT], 0.0)
+
+
+@pytest.mark.parametrize("name", ["PointingGame", "TopKIntersection", "RelevanceRankAccuracy"])
+def test_constant_maps_after_abs(name):
+    # A map of +-0.7 is constant once abs is taken (abs=True), and not before.
+    x, y, a, s = make_kind_data("image")
+    a[1] = np.where(np.arange(N_FEATURES).reshape(1, SIDE, SIDE) % 2 == 0, 0.7, -0.7)
+    kwargs = {"k": 3} if name == "TopKIntersection" else {}
+    assert np.isfinite(run(ours(name, **kwargs), x, y, a, s)).all()
+    with pytest.warns(RuntimeWarning, match="1 of 8 samples have a constant map"):
+        got = run(ours(name, abs=True, **kwargs), x, y, a, s)
+    assert np.isnan(got[1]) and np.isfinite(np.delete(got, 1)).all()
+
+
+def test_empty_mask_takes_precedence_over_a_constant_map():
+    x, y, a, s = make_kind_data("table")
+    a[1] = 0
+    s[1] = 0
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        got = run(ours("RelevanceRankAccuracy"), x, y, a, s)
+    assert np.isnan(got[1]) and np.isfinite(np.delete(got, 1)).all()
+    mine = [str(w.message) for w in our_warnings(record)]
+    assert len(mine) == 1 and "1 of 8 samples have an empty mask" in mine[0], mine
+
+
+def test_signed_map_summing_to_zero_in_attribution_localisation():
+    # abs=False: a map of +-1 sums to 0; Quantus returns R_in / 1e-9 (NaN where above 1).
+    x, y, a, s = make_kind_data("image")
+    a[1] = np.where(np.arange(N_FEATURES).reshape(1, SIDE, SIDE) % 2 == 0, 1.0, -1.0)
+    s[1] = 0
+    s[1, 0, 0, 1] = 1  # one -1 inside: R_in = -1
+    params = {"abs": False, "normalise": False}
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        got = run(ours("AttributionLocalisation", **params), x, y, a, s)
+    assert np.isnan(got[1])
+    mine = [str(w.message) for w in our_warnings(record)]
+    message = "1 of 8 samples have attributions that sum to 0 (e.g. an all-zero map); their scores are NaN"
+    assert f"AttributionLocalisation: {message}" in mine, mine
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = run(theirs("AttributionLocalisation", **params), x, y, a, s)
+    assert expected[1] == pytest.approx(-1e9)
+    np.testing.assert_allclose(np.delete(got, 1), np.delete(expected, 1), atol=1e-6, equal_nan=True)
+
+
+def test_constant_maps_from_an_explain_function(cnn):
+    # Quantus asserts (a bare AssertionError); ours score NaN with one warning.
+    x, y, _, s = make_data(n=4)
+
+    def zeros(model, inputs, targets, **kwargs):
+        return np.zeros((len(inputs), 1, SIDE, SIDE), dtype=np.float32)
+
+    for name in CONSTANT_NAN:
+        kwargs = {"k": 0.02} if name == "TopKIntersection" else {}
+        with pytest.raises(AssertionError):
+            theirs(name, **kwargs)(model=cnn, x_batch=x, y_batch=y, s_batch=s, explain_func=zeros)
+        with pytest.warns(RuntimeWarning, match="4 of 4 samples have"):
+            got = ours(name, **kwargs)(model=cnn, x_batch=x, y_batch=y, s_batch=s, explain_func=zeros)
+        assert np.isnan(got).all()
+    auc = ours("AUC")(model=cnn, x_batch=x, y_batch=y, s_batch=s, explain_func=zeros)
+    np.testing.assert_array_equal(auc, 0.5)  # no information: AUC's 0.5, no warning
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_auc_of_a_constant_map_is_one_half(kind):
+    # Ties count one half: a constant map carries no information, AUC's 0.5 (as in Quantus).
+    x, y, a, s = make_kind_data(kind)
+    a[CONSTANT[0]], a[CONSTANT[1]] = 0.0, 0.7
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        got = run(ours("AUC"), x, y, a, s)
+    np.testing.assert_array_equal(got[CONSTANT], 0.5)
+    assert not our_warnings(record)
+    if kind == "image":
+        np.testing.assert_allclose(got, run(theirs("AUC"), x, y, a, s), atol=1e-6)
+
+
+# -- TopKIntersection: k as a fraction -----------------------------------------------------
+
+
+@pytest.mark.parametrize("concept_influence", [False, True])
+@pytest.mark.parametrize("fraction, k", [(0.001, 1), (0.02, 5), (0.1, 26), (0.5, 128), (0.99, 253)])
+def test_top_k_fraction_equals_the_int_it_resolves_to(fraction, k, concept_influence):
+    x, y, a, s = make_data()
+    assert max(1, round(fraction * N_FEATURES)) == k
+    params = {"concept_influence": concept_influence, "abs": True}
+    got = run(ours("TopKIntersection", k=fraction, **params), x, y, a, s)
+    np.testing.assert_array_equal(got, run(ours("TopKIntersection", k=k, **params), x, y, a, s))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = run(theirs("TopKIntersection", k=k, **params), x, y, a, s)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind, fraction, k", [("table", 0.02, 1), ("table", 0.3, 4), ("series", 0.02, 1),
+                                               ("series", 0.25, 10), ("image", 0.02, 5)])  # fmt: skip
+def test_top_k_fraction_on_tables_and_series(kind, fraction, k):
+    x, y, a, s = make_kind_data(kind)
+    got = run(ours("TopKIntersection", k=fraction), x, y, a, s)
+    assert np.isfinite(got).all()
+    np.testing.assert_array_equal(got, run(ours("TopKIntersection", k=k), x, y, a, s))
+
+
+def test_top_k_default_is_too_large_for_a_table_but_a_fraction_fits():
+    x, y, a, s = make_kind_data("table")  # 12 features
+    with pytest.raises(ValueError, match="k=1000 is larger than the number of features"):
+        run(ours("TopKIntersection"), x, y, a, s)
+    got = run(ours("TopKIntersection", k=0.02), x, y, a, s)  # 2 % of 12: k=1
+    np.testing.assert_array_equal(got, run(ours("TopKIntersection", k=1), x, y, a, s))
+
+
+@pytest.mark.parametrize("bad", [0.0, 1.0, 1.5, -0.5, float("nan"), True, np.bool_(False), "0.1", None, [5]])
+def test_top_k_rejects_bad_k(bad):
+    with pytest.raises(ValueError, match="^k must be"):
+        xm.TopKIntersection(k=bad)
+
+
+def test_top_k_accepts_numpy_numbers():
+    assert xm.TopKIntersection(k=np.float32(0.25)).k == 0.25
+    metric = xm.TopKIntersection(k=np.int64(7))
+    assert metric.k == 7 and type(metric.k) is int
+
+
+def test_suite_top_k_is_a_fraction_on_magnitudes():
+    from xai_sanity.jobs import metrics_by_name
+
+    assert xm.TopKIntersection.suite_params == {"abs": True, "k": 0.02}
+    for quick in (True, False):
+        built = metrics_by_name(["TopKIntersection"], quick=quick, seed=0, has_masks=True)
+        metric = built["TopKIntersection"]
+        assert metric.k == 0.02 and metric.abs is True
+    # The other localisation metrics keep the shared suite parameters.
+    assert xm.PointingGame.suite_params == {"abs": True}
+    x, y, a, s = make_kind_data("table")  # the suite's TopKIntersection runs on 12 features
+    assert np.isfinite(run(metric, x, y, a, s)).all()
+
+
 def test_auc_matches_sklearn_with_ties():
     from sklearn.metrics import roc_auc_score
 

@@ -283,3 +283,74 @@ def test_accuracy_refuses_labels_outside_the_model():
     model, (x, _) = small_cnn(), batch(n=4)
     with pytest.raises(ValueError, match="class 12"):
         evaluate_accuracy(model, x, np.array([0, 1, 12, 3]))
+
+
+def test_channels_last_hint_does_not_suggest_a_keyword_that_is_refused():
+    model, (x, y) = small_cnn(), batch(n=2)
+    last = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    with pytest.raises(ValueError, match="channel-first inputs only") as err:
+        xs.metrics.RandomLogit()(model, last, y, explain_func=xs.Saliency(), channel_first=False)
+    assert "channel_first=False" not in str(err.value)
+
+
+@pytest.mark.parametrize("labels", [[0, -1], [0, 2.5]])
+def test_metrics_refuse_labels_that_are_not_class_indices(labels):
+    """A negative label indexed the last class and 2.5 became 2, silently, with a_batch given."""
+    model, (x, _) = small_cnn(), batch(n=2)
+    a = xs.Saliency()(model, x, np.array([0, 1]))
+    s = np.zeros((2, 1, *x.shape[2:]), np.float32)
+    s[..., :4, :4] = 1
+    for metric in (
+        xs.metrics.PointingGame(),
+        xs.metrics.RandomLogit(),
+        xs.metrics.MaxSensitivity(nr_samples=2),
+    ):
+        with pytest.raises(ValueError, match="y_batch"):
+            metric(model, x, np.array(labels), a_batch=a, s_batch=s, explain_func=xs.Saliency())
+    with pytest.raises(ValueError, match="y_batch"):
+        xs.evaluate(
+            model, x, np.array(labels), methods={"S": xs.Saliency()}, metrics={"P": xs.metrics.PointingGame()}
+        )
+
+
+def test_explain_function_returning_none_is_named():
+    model, (x, y) = small_cnn(), batch(n=2)
+
+    def broken(model, inputs, targets, **kwargs):
+        return None
+
+    with pytest.raises(TypeError, match="explain_func returned NoneType"):
+        xs.metrics.RandomLogit()(model, x, y, explain_func=broken)
+    with pytest.raises(TypeError, match="base explain function returned NoneType"):
+        xs.SmoothGrad(base=broken, n_samples=2)(model, x, y)
+
+
+def test_explainers_and_metrics_work_inside_inference_mode():
+    """torch.inference_mode() disables autograd; like torch.no_grad() it is left for the call."""
+    model, (x, y) = small_cnn(), batch(n=2)
+    plain = xs.Saliency()(model, x, y)
+    metric_plain = xs.metrics.MaxSensitivity(nr_samples=2)(model, x, y, explain_func=xs.Saliency())
+    with torch.inference_mode():
+        inside = xs.Saliency()(model, torch.as_tensor(x), torch.as_tensor(y))  # inference tensors
+        metric_inside = xs.metrics.MaxSensitivity(nr_samples=2)(model, x, y, explain_func=xs.Saliency())
+        mprt = xs.metrics.ModelParameterRandomisation(layers=1)(model, x, y, explain_func=xs.Saliency())
+        assert torch.is_inference_mode_enabled()
+    np.testing.assert_allclose(inside, plain)
+    np.testing.assert_allclose(metric_inside, metric_plain)
+    assert len(mprt) == 2 and all(np.isfinite(v).all() for v in mprt.values())  # original + one layer
+
+
+def test_evaluate_hands_back_the_global_rng_and_checks_a_batches():
+    import quantus
+
+    model, (x, y) = small_cnn(), batch(n=2)
+    np.random.seed(0)
+    before = np.random.get_state()[1].copy()
+    xs.evaluate(
+        model, x, y, methods={"S": xs.Saliency()},
+        metrics={"Q": quantus.MaxSensitivity(nr_samples=2, disable_warnings=True)}, progress=False,
+    )  # fmt: skip
+    np.testing.assert_array_equal(np.random.get_state()[1], before)
+    with pytest.raises(ValueError, match="a_batches names no method: \\['saliency'\\]"):
+        xs.evaluate(model, x, y, methods={"S": xs.Saliency()}, metrics={"Q": xs.metrics.PointingGame()},
+                    a_batches={"saliency": np.zeros((2, 1, *x.shape[2:]))})  # fmt: skip

@@ -165,9 +165,10 @@ CHEAP = {
 
 
 def build(name: str, x: np.ndarray, y: np.ndarray) -> Any:
-    """Metric ``name`` with cheap settings; data-bound arguments taken from ``(x, y)``."""
+    """Metric ``name`` with the default suite's cheap settings (one score per sample, as in
+    tables); data-bound arguments taken from ``(x, y)``."""
     cls = xs.METRICS[name]
-    params = {**getattr(cls, "quick_params", {}), **CHEAP.get(name, {})}
+    params = {**getattr(cls, "suite_params", {}), **getattr(cls, "quick_params", {}), **CHEAP.get(name, {})}
     if name == "DataRandomisation":
         params["train_data"] = (x, y)
     if name in ("ROAR", "KAR"):

@@ -1,3 +1,4 @@
+import inspect
 import warnings
 
 import numpy as np
@@ -286,3 +287,49 @@ def test_layers_without_reset_parameters_are_redrawn():
     assert list(scores) == ["original", "2", "0"]
     # The constant scale (all 2.0, std 0) is redrawn around its magnitude, not to zeros.
     assert np.isfinite(scores["0"]).all() and np.abs(metric.explanations_["0"]).max() > 0
+
+
+def test_quantus_deprecated_return_sample_correlation_and_positional_order():
+    """Quantus's MPRT maps return_sample_correlation to return_average_correlation (with a
+    notice); its first seven positional parameters bind as in Quantus."""
+    model, (x, y) = small_cnn(), batch(n=4)
+    with pytest.warns(FutureWarning, match="return_average_correlation"):
+        metric = ModelParameterRandomisation(return_sample_correlation=True, seed=3)
+    assert metric.return_average_correlation is True
+    scores = metric(model, x, y, explain_func=xs.Gradient())
+    assert np.asarray(scores).shape == (4,)
+    np.testing.assert_allclose(
+        scores,
+        ModelParameterRandomisation(seed=3, return_average_correlation=True)(
+            model, x, y, explain_func=xs.Gradient()
+        ),
+    )
+    quantus_names = list(inspect.signature(quantus.MPRT).parameters)[:7]
+    assert list(inspect.signature(ModelParameterRandomisation).parameters)[:7] == quantus_names
+    positional = ModelParameterRandomisation("spearman", "bottom_up", 5, None, False, True, True)
+    assert (
+        positional.layer_order,
+        positional.seed,
+        positional.return_last_correlation,
+        positional.skip_layers,
+    ) == (
+        "bottom_up",
+        5,
+        True,
+        True,
+    )
+
+
+def test_default_layer_seeds_differ_from_quantus_on_purpose():
+    """Quantus seeds every layer with seed + 1, so two layers of the same shape get the same
+    weights; ours seeds each layer by its position (README lists the difference)."""
+    model, (x, y) = small_cnn(), batch(n=4)
+    ours = ModelParameterRandomisation(seed=7)(model, x, y, explain_func=xs.Gradient())
+    shared = ModelParameterRandomisation(seed=7, layer_seeds="shared")(
+        model, x, y, explain_func=xs.Gradient()
+    )
+    theirs = quantus.MPRT(seed=7, disable_warnings=True)(
+        model=model, x_batch=x, y_batch=y, a_batch=None, explain_func=xs.Gradient(), device="cpu"
+    )
+    np.testing.assert_allclose(shared["0"], theirs["0"], atol=1e-6)
+    assert not np.allclose(ours["0"], theirs["0"], atol=1e-3)

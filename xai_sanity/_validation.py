@@ -139,8 +139,8 @@ def check_input_layout(model: nn.Module, shape: Sequence[int], name: str = "inpu
         if shape[1] != want:
             hint = (
                 f"; it looks channels-last: move the channel axis first (e.g. "
-                f"x.transpose(0, {k + 1}, {', '.join(str(i) for i in range(1, k + 1))}), or "
-                "channel_first=False in Quantus's metrics)"
+                f"x.transpose(0, {k + 1}, {', '.join(str(i) for i in range(1, k + 1))})); the metrics "
+                "and explainers take channel-first inputs only"
                 if shape[-1] == want
                 else ""
             )
@@ -220,6 +220,23 @@ def check_non_negative(value: object, name: str) -> float:
     return float(value)
 
 
+def as_class_indices(y: np.ndarray, name: str) -> np.ndarray:
+    """``y`` as int64 class indices: integers, or floats with integral values (``3.0``), >= 0.
+
+    A negative label would silently index the last classes and a fractional one would be
+    truncated, so both are refused (``ValueError`` naming ``name``).
+    """
+    if np.issubdtype(y.dtype, np.floating):
+        if not (np.all(np.isfinite(y)) and np.all(y == np.round(y))):
+            bad = y[~(np.isfinite(y) & (y == np.round(y)))][0]
+            raise ValueError(f"{name} must hold integer class indices, got {bad!r}")
+    elif not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"{name} must hold integer class indices, got dtype {y.dtype}")
+    if y.size and y.min() < 0:
+        raise ValueError(f"{name} must hold class indices >= 0, got {y.min()!r}")
+    return y.astype(np.int64, copy=False)
+
+
 def check_batch(
     x_batch: Any,
     y_batch: Any,
@@ -227,21 +244,23 @@ def check_batch(
     s_batch: Any = None,
     *,
     requires_s_batch: bool = False,
+    y_name: str = "y_batch",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
     """Validate a metric's batch arguments; return them as numpy arrays.
 
     Raises ``ValueError``/``TypeError`` naming the argument: non-finite or wrongly shaped
-    inputs, labels of the wrong length, attributions or masks that do not match the inputs,
-    masks that are not binary.
+    inputs, labels of the wrong length or that are not class indices (named ``y_name``),
+    attributions or masks that do not match the inputs, masks that are not binary.
     """
     x = as_array(x_batch, "x_batch")
     if x.ndim < 2 or x.shape[0] == 0:
         raise ValueError(f"x_batch must have shape (N, C, ...) with N > 0, got {x.shape}")
     if not np.all(np.isfinite(x)):
         raise ValueError("x_batch contains NaN or Inf values")
-    y = as_array(y_batch, "y_batch")
+    y = as_array(y_batch, y_name)
     if y.ndim != 1 or y.shape[0] != x.shape[0]:
-        raise ValueError(f"y_batch must have shape ({x.shape[0]},) to match x_batch, got {y.shape}")
+        raise ValueError(f"{y_name} must have shape ({x.shape[0]},) to match x_batch, got {y.shape}")
+    y = as_class_indices(y, y_name)
     a = None
     if a_batch is not None:
         a = as_array(a_batch, "a_batch")

@@ -12,6 +12,7 @@ import pandas as pd
 from torch import nn
 from tqdm.auto import tqdm
 
+from ._safety import preserve_global_rng
 from ._validation import check_batch, check_positive_int
 from .report.labels import describe_metric
 
@@ -87,7 +88,8 @@ def evaluate(
     each metric's better direction (``df.attrs["direction"]``) and header text
     (``df.attrs["label"]``, :func:`xai_sanity.report.describe_metric`). Metrics that return several
     scores per sample (a dict, e.g. one per randomised layer) give one metric row per key,
-    named ``"metric[key]"``.
+    named ``"metric[key]"``; metrics that return a curve per sample (e.g. ``PixelFlipping``
+    without ``return_auc_per_sample``) one per point, ``"metric[0]"``, ``"metric[1]"``, ...
 
     Examples
     --------
@@ -106,6 +108,9 @@ def evaluate(
         raise ValueError("methods is empty: give {name: explain_func}")
     if not metrics:
         raise ValueError("metrics is empty: give {name: metric}")
+    unknown = sorted(set(a_batches or {}) - set(methods))
+    if unknown:
+        raise ValueError(f"a_batches names no method: {unknown}; the methods are {sorted(methods)}")
     kwargs = dict(explain_func_kwargs or {})
     rows: list[dict[str, Any]] = []
     bar = tqdm(total=len(methods) * len(metrics), desc="evaluate", disable=not progress)
@@ -114,7 +119,8 @@ def evaluate(
             if a_batches is not None and method_name in a_batches:
                 a_batch = np.asarray(a_batches[method_name], dtype=np.float32)
             else:
-                a_batch = np.asarray(explain_func(model, x, y, **kwargs), dtype=np.float32)
+                with preserve_global_rng():  # a Quantus-style function may draw from it
+                    a_batch = np.asarray(explain_func(model, x, y, **kwargs), dtype=np.float32)
         except Exception as err:
             for metric_name in metrics:
                 rows.append(_error_row(method_name, metric_name, "explain", err))
@@ -123,7 +129,8 @@ def evaluate(
         for metric_name, metric in metrics.items():
             bar.set_postfix_str(f"{method_name} / {metric_name}")
             try:
-                with warnings.catch_warnings():
+                # Quantus's metrics draw from NumPy's global generator: handed back as it came.
+                with warnings.catch_warnings(), preserve_global_rng():
                     warnings.simplefilter("ignore", category=DeprecationWarning)
                     scores = _call_metric(
                         metric, model, x, y, a_batch, s, explain_func, kwargs, device, batch_size
@@ -145,7 +152,12 @@ def _score_rows(method: str, metric: str, scores: Any) -> list[dict[str, Any]]:
         for key, value in scores.items():
             rows.extend(_score_rows(method, f"{metric}[{key}]", value))
         return rows
-    values = np.asarray(scores, dtype=np.float64).reshape(-1)
+    values = np.asarray(scores, dtype=np.float64)
+    if values.ndim == 2:  # a curve per sample (e.g. PixelFlipping): one metric row per point
+        return [
+            row for j in range(values.shape[1]) for row in _score_rows(method, f"{metric}[{j}]", values[:, j])
+        ]
+    values = values.reshape(-1)
     return [
         {"method": method, "metric": metric, "sample": i, "score": float(v), "error": None}
         for i, v in enumerate(values)

@@ -189,7 +189,9 @@ def _scores_array(scores: Any) -> np.ndarray | str:
         return f"could not read the scores as floats ({err})"
     if np.asarray(scores).dtype == object or np.iscomplexobj(scores):
         return "scores are not real numbers"
-    return arr.reshape(-1) if arr.ndim <= 1 else f"got an array of shape {arr.shape}, expected (N,)"
+    if arr.ndim == 2:  # a curve per sample (e.g. PixelFlipping)
+        return arr
+    return arr.reshape(-1) if arr.ndim <= 1 else f"got an array of shape {arr.shape}, expected (N,) or (N, k)"
 
 
 def check_metric(
@@ -212,8 +214,9 @@ def check_metric(
     a switch to ``eval()``). Checks:
 
     * it returns a list or 1-d array of N real numbers, each finite or NaN (one number, or
-      a list of one, when ``metric.return_aggregate`` is set; a mapping of such lists; or,
-      for metrics with ``scores_per_sample = False`` such as ROAR, one number per key);
+      a list of one, when ``metric.return_aggregate`` is set; N equal-length curves, such
+      as ``PixelFlipping``'s; a mapping of such lists; or, for metrics with
+      ``scores_per_sample = False`` such as ROAR and ROAD's Quantus output, one number per key);
     * it leaves the model bit-identical (parameters, buffers, ``.grad``, ``requires_grad``,
       training flags, hooks) and the global torch and numpy RNG states unchanged;
     * two identical calls give the same scores (NaN-aware);
@@ -298,7 +301,8 @@ def check_metric(
             if isinstance(scores, Mapping):  # N scores per key, or one per key for batch protocols
                 expected_len = expected_len * len(scores) if per_sample else len(scores)
             label = "returns N scores" if per_sample else "returns one score per key"
-            check(label, arr.size == expected_len, f"got {arr.size}, expected {expected_len}")
+            count = len(arr) if arr.ndim == 2 else arr.size  # curves: one row per sample
+            check(label, count == expected_len, f"got {count}, expected {expected_len}")
             check("scores finite or NaN", not np.any(np.isinf(arr)), "infinite scores")
             again = _scores_array(call())
             same = not isinstance(again, str) and np.array_equal(arr, again, equal_nan=True)

@@ -335,9 +335,14 @@ class NoiseEnsemble(Explainer):
             )
         if isinstance(out, torch.Tensor):
             out = out.detach()
+        elif out is None or np.asarray(out).dtype == object or np.ndim(out) == 0:
+            raise TypeError(
+                f"the base explain function returned {type(out).__name__}, not attributions: it must "
+                f"return an array or tensor with one map per input ({x.shape[0]} here)"
+            )
         else:
             out = torch.from_numpy(np.asarray(out, dtype=np.float32))
-        if out.shape[0] != x.shape[0]:
+        if out.ndim == 0 or out.shape[0] != x.shape[0]:
             raise ValueError(
                 f"the base explain function returned {out.shape[0]} attributions for {x.shape[0]} inputs"
             )

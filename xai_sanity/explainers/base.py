@@ -172,18 +172,23 @@ class Explainer:
             return target(model, inputs, targets, device=device, reduce_axes=reduce_axes, keepdims=keepdims)
         model = check_model(model)
         dev = resolve_device(device, model)
-        x = as_input_tensor(inputs, dev, min_ndim=self.min_ndim)
-        if self.uses_model:
-            check_input_layout(model, x.shape)
-        # Compute in the model's floating dtype, as quantus.explain casts inputs to float32:
-        # float64 numpy inputs would otherwise fail in the model's first layer.
-        x = x.to(model_dtype(model, default=x.dtype))
-        y = as_target_tensor(targets, x.shape[0], dev)
-        axes = check_reduce_axes(reduce_axes, x.ndim)
-        self._check_params()
-        with model_guard(model):
-            attribution = self._attribute_in_chunks(model, x, y)
-        return to_numpy(reduce_attribution(attribution, axes, keepdims))
+        # Gradients need autograd: leave a caller's torch.inference_mode() for this call (as
+        # torch.enable_grad() leaves torch.no_grad()); inference tensors are copied out of it.
+        with torch.inference_mode(False):
+            x = as_input_tensor(inputs, dev, min_ndim=self.min_ndim)
+            if x.is_inference():
+                x = x.clone()
+            if self.uses_model:
+                check_input_layout(model, x.shape)
+            # Compute in the model's floating dtype, as quantus.explain casts inputs to float32:
+            # float64 numpy inputs would otherwise fail in the model's first layer.
+            x = x.to(model_dtype(model, default=x.dtype))
+            y = as_target_tensor(targets, x.shape[0], dev)
+            axes = check_reduce_axes(reduce_axes, x.ndim)
+            self._check_params()
+            with model_guard(model):
+                attribution = self._attribute_in_chunks(model, x, y)
+            return to_numpy(reduce_attribution(attribution, axes, keepdims))
 
     def _attribute_in_chunks(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """:meth:`attribute` over chunks sized to the memory budget (:mod:`xai_sanity._memory`).

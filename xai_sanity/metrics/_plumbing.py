@@ -71,6 +71,11 @@ def explain_in_chunks(
         a = explain_func(model=model, inputs=inputs, targets=y[start : start + batch_size], **kwargs)
         if isinstance(a, torch.Tensor):
             a = a.detach().cpu().numpy()
+        if a is None or np.asarray(a).dtype == object:
+            raise TypeError(
+                f"explain_func returned {type(a).__name__}, not attributions: it must return an "
+                f"array or tensor of shape {tuple(inputs.shape)} (or without the channel axis)"
+            )
         a = np.asarray(a) if dtype is None else np.asarray(a, dtype=dtype)
         if a.ndim == inputs.ndim - 1 and a.shape[0] == len(inputs):
             a = a[:, None]

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import quantus
+import torch
 from quantus.helpers.enums import DataType, EvaluationCategory, ModelType, ScoreDirection
 from torch import nn
 
@@ -133,7 +134,9 @@ class Metric(quantus.Metric):
             custom_batch,
             extra=kwargs,
         )
-        return self._score_call(call)
+        # Explaining needs autograd: a caller's torch.inference_mode() is left for the call.
+        with torch.inference_mode(False):
+            return self._score_call(call)
 
     def _score_call(self, call: MetricCall) -> Any:
         """Score the checked call. Default: :meth:`_evaluate` with Quantus's keyword names.

@@ -10,9 +10,11 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
+import torch
 from quantus.helpers.enums import DataType, EvaluationCategory
 
 from ..._safety import model_guard
+from ..._validation import as_model_input, check_targets_in_range
 from .._plumbing import MetricCall
 from .._problems import NON_FINITE, SampleProblems, finite_samples
 from ..base import Metric
@@ -44,24 +46,34 @@ class FaithfulnessMetric(SampleProblems, Metric):
         """
         raise NotImplementedError  # pragma: no cover - abstract
 
-    def _score_call(self, call: MetricCall) -> list[float]:
+    def _score_call(self, call: MetricCall) -> Any:
         self._check_call(call)
         self.custom_preprocess()
         try:
             # Predictions need eval mode (Quantus's wrapper refuses a model in training mode);
             # the guard hands the model back as it came.
             with model_guard(call.model, eval_mode=True, freeze=False):
+                with torch.no_grad():  # labels must index the model's outputs (an IndexError later)
+                    n_classes = int(call.model(as_model_input(call.x[:1], call.model)).shape[-1])
+                check_targets_in_range(torch.as_tensor(call.y), n_classes, "y_batch")
                 a = np.asarray(call.attributions())
                 finite = finite_samples(a)
-                scores = self._score_samples(call, a, finite)
+                scores = np.asarray(self._score_samples(call, a, finite), dtype=np.float64)
             self._note(~finite, NON_FINITE)
             if self.undefined:
-                self._note(finite & ~np.isfinite(scores), self.undefined)
+                defined = np.isfinite(scores).reshape(len(scores), -1).all(axis=1)
+                self._note(finite & ~defined, self.undefined)
         finally:
             self.custom_postprocess()
-        result: list[Any] = [float(v) for v in scores]
+        result = self._result(scores)
         if self.return_aggregate:
-            result = [self.aggregate_func(result)]
+            values = list(result.values()) if isinstance(result, dict) else result
+            result = [self.aggregate_func(values)]
         self.evaluation_scores = result
         self.all_evaluation_scores.extend(result)
         return result
+
+    def _result(self, scores: np.ndarray) -> Any:
+        """What a call returns, from :meth:`_score_samples`'s array: a float per sample, or a
+        list of floats per sample (a curve) where it is ``(N, k)``."""
+        return [[float(v) for v in row] if np.ndim(row) else float(row) for row in scores]

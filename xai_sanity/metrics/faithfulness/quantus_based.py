@@ -88,7 +88,7 @@ class _QuantusFaithfulness(FaithfulnessMetric):
         raise NotImplementedError
 
     def _finish(self, scores: list[Any], keep: np.ndarray, n: int) -> np.ndarray:
-        """Quantus's output for the samples ``keep`` (of ``n``) as ``(len(keep),)`` float scores."""
+        """Quantus's output for the samples ``keep`` (of ``n``) as ``(len(keep), ...)`` float scores."""
         return np.asarray(scores, dtype=np.float64).reshape(-1)
 
     def _common(self) -> dict[str, Any]:
@@ -99,8 +99,13 @@ class _QuantusFaithfulness(FaithfulnessMetric):
         return params
 
     def _score_samples(self, call: MetricCall, a: np.ndarray, finite: np.ndarray) -> np.ndarray:
-        scores = np.full(len(call.x), np.nan)
-        keep = np.flatnonzero(finite)
+        scores = np.full(len(call.x), np.nan)  # (N, ...) once the kept samples' scores are known
+        # A constant map (e.g. all zero: a dead Grad-CAM) orders no pixel and has constant
+        # subset sums: its score is undefined (NaN, counted by the caller); Quantus raises a
+        # bare AssertionError on all-zero maps, for the whole call.
+        flat = a.reshape(len(a), -1)
+        constant = np.all(flat == flat[:, :1], axis=1)
+        keep = np.flatnonzero(finite & ~constant)
         if keep.size:
             metric = self._quantus_metric(call.x)
             softmax = self.default_softmax if call.softmax is None else call.softmax
@@ -112,7 +117,9 @@ class _QuantusFaithfulness(FaithfulnessMetric):
                     explain_func=None, softmax=softmax, device=call.device, batch_size=call.batch_size,
                     model_predict_kwargs=call.model_predict_kwargs,
                 )  # fmt: skip
-            scores[keep] = self._finish(out, keep, len(call.x))
+            kept = self._finish(out, keep, len(call.x))
+            scores = np.full((len(call.x), *kept.shape[1:]), np.nan)
+            scores[keep] = kept
         return scores
 
 
@@ -150,10 +157,13 @@ class FaithfulnessCorrelation(_QuantusFaithfulness):
         Seeds NumPy's global generator for the call (its previous state is restored after):
         the subsets, and so the scores, are reproducible. The draws are made batch by batch,
         so they depend on ``batch_size`` as in Quantus.
-    abs, normalise, normalise_func, normalise_func_kwargs, return_aggregate,
-    aggregate_func, default_plot_func, disable_warnings, display_progressbar
-        As in :class:`xai_sanity.metrics.Metric`. Unlike Quantus's (``return_aggregate=True``)
-        the default is one score per sample.
+    return_aggregate : bool, default True
+        As in Quantus: one number for the call, ``aggregate_func`` (mean) of the per-sample
+        correlations. ``return_aggregate=False`` gives one score per sample (what tables and
+        :func:`xai_sanity.evaluate` need; the default suite sets it).
+    abs, normalise, normalise_func, normalise_func_kwargs, aggregate_func,
+    default_plot_func, disable_warnings, display_progressbar
+        As in :class:`xai_sanity.metrics.Metric`.
 
     Notes
     -----
@@ -169,12 +179,13 @@ class FaithfulnessCorrelation(_QuantusFaithfulness):
     name = "FaithfulnessCorrelation"
     score_direction: ClassVar[ScoreDirection] = ScoreDirection.HIGHER
     undefined: ClassVar[str] = (
-        "have attribution sums or output drops that do not vary; their correlation is NaN"
+        "have attribution sums or output drops that do not vary (e.g. a constant or all-zero map); "
+        "their correlation is NaN"
     )
-    suite_params: ClassVar[dict[str, Any]] = {"nr_runs": 20, "subset_size": 0.02}
+    suite_params: ClassVar[dict[str, Any]] = {"nr_runs": 20, "subset_size": 0.02, "return_aggregate": False}
     quick_params: ClassVar[dict[str, Any]] = {"nr_runs": 5, "subset_size": 0.02}
 
-    @with_parameters(_SHARED_PARAMETERS, order=(*_QUANTUS_ORDER, "seed"))
+    @with_parameters(_SHARED_PARAMETERS, order=(*_QUANTUS_ORDER, "seed"), return_aggregate=True)
     def __init__(
         self,
         similarity_func: Any = None,
@@ -235,27 +246,35 @@ class PixelFlipping(_QuantusFaithfulness):
 
     Input values are replaced by a baseline in order of decreasing attribution,
     ``features_in_step`` per step, and the target's probability is recorded after each
-    step; the score is the area under that curve (trapezoids of unit width, as Quantus's
-    ``return_auc_per_sample``). The maths is Quantus's; see the module docstring for what
-    this class adds. :attr:`curves` holds the curves of the last call.
+    step. As in Quantus, a call returns each sample's curve (a list of floats), or with
+    ``return_auc_per_sample=True`` the area under it (trapezoids of unit width), one score
+    per sample (what tables need; the default suite sets it). The maths is Quantus's; see
+    the module docstring for what this class adds. :attr:`curves` holds the curves of the
+    last call.
 
     Parameters
     ----------
     features_in_step : int or None, default None
         Input values flipped per step (Quantus's default is 1: one forward pass per value).
         None: :func:`auto_features_in_step` with ``max_steps``.
-    max_steps : int, default 32
-        Most steps when ``features_in_step`` is None.
     perturb_func, perturb_baseline, perturb_func_kwargs
         Quantus's (default: replace by the sample's minimum, ``"black"``).
+    return_auc_per_sample : bool, default False
+        Return the area under each sample's curve instead of the curve (Quantus's keyword;
+        its own area needs NumPy < 2).
     abs, normalise, normalise_func, normalise_func_kwargs, return_aggregate,
     aggregate_func, default_plot_func, disable_warnings, display_progressbar
-        As in :class:`xai_sanity.metrics.Metric`.
+        As in :class:`xai_sanity.metrics.Metric` (with curves, ``return_aggregate`` gives
+        ``aggregate_func`` of all their points, as in Quantus).
+    max_steps : int, default 32
+        Most steps when ``features_in_step`` is None.
 
     Notes
     -----
     The area grows with the number of steps, so compare scores computed with the same
-    ``features_in_step`` on inputs of the same size.
+    ``features_in_step`` on inputs of the same size. A constant map (e.g. all zero) orders
+    no pixel: NaN (its curve too), with a ``RuntimeWarning`` counting such samples (Quantus
+    raises an ``AssertionError`` for the whole call).
 
     References
     ----------
@@ -266,13 +285,34 @@ class PixelFlipping(_QuantusFaithfulness):
 
     name = "PixelFlipping"
     score_direction: ClassVar[ScoreDirection] = ScoreDirection.LOWER
+    undefined: ClassVar[str] = (
+        "have a constant map (e.g. all zero), which orders no pixel; their scores are NaN"
+    )
     default_softmax: ClassVar[bool] = True
-    suite_params: ClassVar[dict[str, Any]] = {"features_in_step": None, "max_steps": 32}
+    suite_params: ClassVar[dict[str, Any]] = {
+        "features_in_step": None, "max_steps": 32, "return_auc_per_sample": True,
+    }  # fmt: skip
     quick_params: ClassVar[dict[str, Any]] = {"max_steps": 8}
 
-    @with_parameters(_SHARED_PARAMETERS, order=_QUANTUS_ORDER)
-    def __init__(self, features_in_step: int | None = None, max_steps: int = 32, **kwargs: Any) -> None:
+    # Quantus's order: its own features_in_step first, return_auc_per_sample after
+    # aggregate_func; this package's max_steps last.
+    @with_parameters(
+        _SHARED_PARAMETERS,
+        order=(
+            "features_in_step", *_QUANTUS_ORDER[1:-3], "return_auc_per_sample", *_QUANTUS_ORDER[-3:], "max_steps",
+        ),
+    )  # fmt: skip
+    def __init__(
+        self,
+        features_in_step: int | None = None,
+        return_auc_per_sample: bool = False,
+        max_steps: int = 32,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
+        if not isinstance(return_auc_per_sample, (bool, np.bool_)):
+            raise ValueError(f"return_auc_per_sample must be True or False, got {return_auc_per_sample!r}")
+        self.return_auc_per_sample = bool(return_auc_per_sample)
         self.features_in_step = (
             None if features_in_step is None else _check_int(features_in_step, "features_in_step")
         )
@@ -306,4 +346,4 @@ class PixelFlipping(_QuantusFaithfulness):
         kept = np.asarray(scores, dtype=np.float64)
         self.curves = np.full((n, kept.shape[1]), np.nan)
         self.curves[keep] = kept
-        return np.trapezoid(kept, dx=1.0, axis=1)
+        return np.trapezoid(kept, dx=1.0, axis=1) if self.return_auc_per_sample else kept

@@ -15,24 +15,27 @@ Benchmarks", TMLR 2024, who show that MoRF and LeRF alone can rank methods incon
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+import warnings
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from quantus.functions.perturb_func import noisy_linear_imputation
 from quantus.helpers.enums import ScoreDirection
 from torch import nn
 
 from ..._memory import input_cost, memory_budget
 from ..._signatures import with_parameters
-from ..._validation import as_model_input, model_device
+from ..._validation import accepts_keyword, as_model_input, model_device
 from .._plumbing import MetricCall
 from ..base import COMMON_PARAMETERS
 from ..imputation import check_imputation, impute
 from ..roar.removal import channel_means, check_fractions, removal_mask
 from .base import FaithfulnessMetric
 
-__all__ = ["DEFAULT_FRACTIONS", "MEASURES", "ROAD", "road_curves", "road_score"]
+__all__ = ["DEFAULT_FRACTIONS", "MEASURES", "QUANTUS_FRACTIONS", "ROAD", "road_curves", "road_score"]
 
 #: The fractions of features removed by default: 10 %, 20 %, ..., 90 % (Rong et al. 2022
 #: report curves over this range).
@@ -42,6 +45,15 @@ DEFAULT_FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 MEASURES = ("probability", "accuracy")
 #: At most this many input values are stacked for one forward pass (64 MiB of float32).
 _VALUE_BUDGET = 2**24
+#: Quantus's ``ROAD`` grid: 1 %, 3 %, ..., 99 % of the pixels.
+QUANTUS_FRACTIONS = tuple(p / 100 for p in range(1, 100, 2))
+#: Quantus's order of ROAD's parameters: its own, then the common ones with the perturbation's
+#: in between; this package's own parameters (``...``) last.
+_QUANTUS_ORDER = (
+    "percentages", "noise", "abs", "normalise", "normalise_func", "normalise_func_kwargs", "perturb_func",
+    "perturb_func_kwargs", "return_aggregate", "aggregate_func", "default_plot_func", "disable_warnings",
+    "display_progressbar", ...,
+)  # fmt: skip
 #: Separates the imputation noise's seeds from the tie-breaking keys of the ranking.
 _NOISE_STREAM = 0x20AD
 
@@ -74,7 +86,7 @@ def road_curves(
     a: np.ndarray,
     fractions: Sequence[float] = DEFAULT_FRACTIONS,
     *,
-    imputation: str = "noisy_linear",
+    imputation: str | Callable[..., np.ndarray] = "noisy_linear",
     fill: np.ndarray | Sequence[float] | float | None = None,
     noise: float | None = None,
     measure: str = "probability",
@@ -82,7 +94,8 @@ def road_curves(
     seed: int = 0,
     positions: np.ndarray | None = None,
     chunk_size: int | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+    lerf: bool = True,
+) -> tuple[np.ndarray, np.ndarray | None]:
     """MoRF and LeRF curves of each sample: the model's output after removing ranked features.
 
     Parameters
@@ -101,9 +114,13 @@ def road_curves(
     fractions : sequence of float, default :data:`DEFAULT_FRACTIONS`
         Fractions of the pixels removed, in ``[0, 1]``; exactly ``round(p * n_pixels)`` per
         sample. Sorted and de-duplicated.
-    imputation : {"noisy_linear", "mean"}, default "noisy_linear"
+    imputation : {"noisy_linear", "mean"} or callable, default "noisy_linear"
         How removed pixels are filled (:func:`xai_sanity.metrics.imputation.impute`):
         ROAD's noisy linear imputation (images and series only) or a fixed value per channel.
+        A callable is a Quantus-style perturbation function, called once per imputed input
+        as Quantus's ``ROAD`` calls ``noisy_linear_imputation``: ``f(arr=sample, indices=idx)``
+        with one sample ``(C, ...)`` (tables: ``(F,)``) and the flat indices of the removed
+        pixels over its spatial axes (tables: its features); it returns the imputed sample.
     fill : float or array of shape (C,), optional
         The value per channel of ``"mean"`` (and of wholly removed inputs under
         ``"noisy_linear"``). Default: the channel means of ``x`` over the batch (feature
@@ -126,6 +143,8 @@ def road_curves(
     chunk_size : int, optional
         Imputed inputs per forward pass; default: what the memory budget allows
         (:mod:`xai_sanity._memory`). The curves do not depend on it.
+    lerf : bool, default True
+        Also compute the LeRF curves (False: MoRF only, half the work; ``lerf`` is None).
 
     Returns
     -------
@@ -143,7 +162,8 @@ def road_curves(
     ((1, 1), (1, 1))
     """
     fractions = check_fractions(fractions)
-    imputation = check_imputation(imputation)
+    perturb = imputation if callable(imputation) else None
+    imputation = "custom" if perturb is not None else check_imputation(imputation)
     if measure not in MEASURES:
         raise ValueError(f"measure must be one of {MEASURES}, got {measure!r}")
     x = np.asarray(x)
@@ -163,7 +183,8 @@ def road_curves(
     positions = np.arange(n) if positions is None else np.asarray(positions, dtype=np.int64)
     if positions.shape != (n,):
         raise ValueError(f"positions must have shape ({n},), got {positions.shape}")
-    n_rows = 2 * len(fractions)  # MoRF then LeRF, one row per fraction
+    orders = (False, True) if lerf else (False,)
+    n_rows = len(orders) * len(fractions)  # MoRF then LeRF, one row per fraction
     rows_per_pass = int(chunk_size) if chunk_size is not None else _forward_rows(model, x)
     if rows_per_pass < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size!r}")
@@ -177,12 +198,15 @@ def road_curves(
             removed = np.concatenate(
                 [
                     removal_mask(
-                        ai, xi.shape, p, keep=lerf, per_pixel=not table, seed=seed, stream=positions[i]
+                        ai, xi.shape, p, keep=least_first, per_pixel=not table, seed=seed, stream=positions[i]
                     )
-                    for lerf in (False, True)
+                    for least_first in orders
                     for p in fractions
                 ]
             )
+            if perturb is not None:
+                imputed.append(np.stack([_perturbed(perturb, xi[0], mask) for mask in removed]))
+                continue
             copies = np.broadcast_to(xi, (n_rows, *x.shape[1:]))
             rng = np.random.default_rng([int(seed), _NOISE_STREAM, int(positions[i])])
             imputed.append(impute(copies, removed, imputation, fill=fill, noise=noise, seed=rng))
@@ -195,7 +219,18 @@ def road_curves(
             values.append(_measure(out, targets[lo : lo + rows_per_pass], measure, softmax))
         curves[start:stop] = np.concatenate(values).reshape(stop - start, n_rows)
     k = len(fractions)
-    return curves[:, :k], curves[:, k:]
+    return curves[:, :k], (curves[:, k:] if lerf else None)
+
+
+def _perturbed(perturb: Callable[..., np.ndarray], sample: np.ndarray, removed: np.ndarray) -> np.ndarray:
+    """``perturb(arr=sample, indices=...)`` for one removal mask, checked (see :func:`road_curves`)."""
+    out = np.asarray(perturb(arr=sample.copy(), indices=np.flatnonzero(removed.reshape(-1))))
+    if out.shape != sample.shape:
+        raise ValueError(
+            f"perturb_func returned an array of shape {out.shape} for a sample of shape {sample.shape}; "
+            "it must return the perturbed sample"
+        )
+    return out.astype(sample.dtype, copy=False)
 
 
 def road_score(morf: np.ndarray, lerf: np.ndarray, fractions: Sequence[float]) -> np.ndarray:
@@ -221,28 +256,51 @@ def road_score(morf: np.ndarray, lerf: np.ndarray, fractions: Sequence[float]) -
 
 
 class ROAD(FaithfulnessMetric):
-    """ROAD with MoRF and LeRF: the area between the two removal curves (higher is better).
+    """ROAD (Rong et al. 2022), a drop-in for Quantus's ``ROAD``, and its per-sample score.
 
-    For each fraction ``p`` of :attr:`fractions`, the top-``p`` (MoRF) and, separately, the
-    bottom-``p`` (LeRF) ranked pixels of each sample's map are removed and imputed (noisy
-    linear imputation by default, Rong et al. 2022), and the model's probability of the
-    target is recorded (:func:`road_curves`). The score is the area between the LeRF and the
-    MoRF curve per unit of fraction (:func:`road_score`; Blücher et al. 2024's "symmetric
-    relevance gain"): about 0 for a random ranking, positive when the map ranks what the
-    model uses first. The curves of the last call are kept in :attr:`curves`.
+    For each fraction ``p`` of the grid, the top-``p`` (MoRF) and, separately, the bottom-``p``
+    (LeRF) ranked pixels of each sample's map are removed and imputed (noisy linear
+    imputation by default), and the model's output for the target is recorded
+    (:func:`road_curves`). Two outputs:
+
+    * as Quantus (default): ``{percentage: value}``, the MoRF curve of ROAD's accuracy (the
+      share of samples whose prediction is still the target) over the call's samples —
+      lower means the map found what the model uses;
+    * ``return_area_per_sample=True``: one score per sample, the area between the LeRF and
+      the MoRF curve per unit of fraction (:func:`road_score`; Blücher et al. 2024's
+      "symmetric relevance gain"; the target's probability by default): about 0 for a
+      random ranking, positive when the map ranks what the model uses first (higher is
+      better). What tables need; the default suite sets it.
+
+    The curves of the last call are kept in :attr:`curves`.
 
     Parameters
     ----------
-    fractions : sequence of float, default 0.1, 0.2, ..., 0.9
-        Fractions of the pixels removed.
+    percentages : sequence of number, optional
+        Quantus's grid: percentages of the pixels removed. Default: Quantus's
+        ``1, 3, ..., 99`` as Quantus; ``fractions`` for ``return_area_per_sample``.
+    noise : float, optional
+        Standard deviation of the imputation noise. Default: 0.01 times each channel's
+        standard deviation within the sample (Quantus: 0.01 in the input's units).
+    perturb_func, perturb_func_kwargs
+        Quantus's. None or ``quantus.perturb_func.noisy_linear_imputation``: this package's
+        batched noisy linear imputation (equal to Quantus's function up to its noise draws;
+        ``perturb_func_kwargs`` may set ``noise``). Any other function is called per imputed
+        input as Quantus calls it (see :func:`road_curves`), with ``noise`` if it takes it.
+    return_area_per_sample : bool, default False
+        One score per sample (see above) instead of Quantus's dictionary.
+    fractions : sequence of float, optional
+        The grid as fractions (instead of ``percentages``); default 0.1, 0.2, ..., 0.9 for
+        ``return_area_per_sample``.
     imputation : {"noisy_linear", "mean"} or None, default None
-        How removed pixels are filled. None: ``"noisy_linear"`` for images and series,
-        ``"mean"`` for tables ``(N, F)`` (which have no neighbouring pixels).
-    fill, noise
+        How removed pixels are filled (instead of ``perturb_func``). None: ``"noisy_linear"``
+        for images and series, ``"mean"`` for tables ``(N, F)`` (which have no neighbouring
+        pixels).
+    fill
         As in :func:`road_curves`.
-    measure : {"probability", "accuracy"}, default "probability"
-        The target's probability (one continuous curve per sample), or ROAD's accuracy
-        (1/0 per sample and fraction; its mean over samples is the paper's curve).
+    measure : {"probability", "accuracy"}, optional
+        What a curve holds: the target's probability, or ROAD's accuracy (1/0 per sample and
+        fraction). Default: accuracy as Quantus, probability for ``return_area_per_sample``.
     seed : int, default 0
         Seeds the random order that breaks ranking ties and the imputation noise, per sample.
     chunk_size : int, optional
@@ -251,20 +309,24 @@ class ROAD(FaithfulnessMetric):
     aggregate_func, default_plot_func, disable_warnings, display_progressbar
         As in :class:`xai_sanity.metrics.Metric` (``abs=False``: signed maps are ranked by
         their signed value, so removing negative evidence counts as least relevant).
-        Normalising by the maximum does not change a ranking.
+        Normalising by the maximum does not change a ranking. With the dictionary,
+        ``return_aggregate`` gives ``aggregate_func`` of its values.
 
     Notes
     -----
-    Why not Quantus's ``ROAD`` (0.6): with 3-channel images and one-channel maps it ranks
-    the map broadcast over channels but indexes pixels, and raises ``IndexError``; it scores
-    only the first batch of a call (``evaluation_scores[0]``), so results depend on
-    ``batch_size``; it returns one accuracy per percentage for the whole call rather than a
-    score per sample; it computes MoRF only; and it breaks ranking ties by ``argsort``'s
-    unstable order. Where its settings coincide with ours (one-channel images, one batch,
-    no ties, no imputation noise, MoRF, accuracy), the curves agree (see the tests).
+    Differences from Quantus's ``ROAD`` (0.6), whose dictionary this returns: with 3-channel
+    images and one-channel maps Quantus ranks the map broadcast over channels but indexes
+    pixels, and raises ``IndexError`` (here pixels are ranked by their attribution summed
+    over channels); it scores only the first batch of a call (``evaluation_scores[0]``), so
+    its result depends on ``batch_size`` (here every sample counts); it removes
+    ``int(p * size)`` values (here ``round(p * pixels)`` pixels); it breaks ranking ties by
+    ``argsort``'s unstable order (here a seeded random order); its noise is 0.01 in the
+    input's units (here relative to each channel's spread, unless ``noise`` is given).
+    Where its settings coincide with ours (one-channel images, one batch, no ties, no
+    imputation noise), the curves agree (see the tests).
 
-    Cost: ``2 * len(fractions)`` imputations and forward passes per sample; the forward
-    passes are stacked and chunked to the memory budget.
+    Cost: ``len(grid)`` imputations and forward passes per sample for the dictionary, twice
+    that for the area; the forward passes are stacked and chunked to the memory budget.
 
     References
     ----------
@@ -275,31 +337,51 @@ class ROAD(FaithfulnessMetric):
     """
 
     name = "ROAD"
-    score_direction: ClassVar[ScoreDirection] = ScoreDirection.HIGHER
-    suite_params: ClassVar[dict[str, Any]] = {}
+    #: Quantus's output (MoRF accuracy) is better low; instances with ``return_area_per_sample``
+    #: set their own (the area is better high).
+    score_direction: ClassVar[ScoreDirection] = ScoreDirection.LOWER
+    suite_params: ClassVar[dict[str, Any]] = {"return_area_per_sample": True}
     quick_params: ClassVar[dict[str, Any]] = {"fractions": (0.1, 0.3, 0.5, 0.7, 0.9)}
 
-    @with_parameters(COMMON_PARAMETERS)
+    @with_parameters(COMMON_PARAMETERS, order=_QUANTUS_ORDER)
     def __init__(
         self,
-        fractions: Sequence[float] = DEFAULT_FRACTIONS,
+        percentages: Sequence[float] | None = None,
+        noise: float | None = None,
+        perturb_func: Callable[..., np.ndarray] | None = None,
+        perturb_func_kwargs: dict[str, Any] | None = None,
+        return_area_per_sample: bool = False,
+        fractions: Sequence[float] | None = None,
         imputation: str | None = None,
         fill: np.ndarray | Sequence[float] | float | None = None,
-        noise: float | None = None,
-        measure: str = "probability",
+        measure: str | None = None,
         seed: int = 0,
         chunk_size: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.fractions = check_fractions(fractions)
+        if not isinstance(return_area_per_sample, (bool, np.bool_)):
+            raise ValueError(f"return_area_per_sample must be True or False, got {return_area_per_sample!r}")
+        self.return_area_per_sample = bool(return_area_per_sample)
+        # Quantus's dictionary holds one number per percentage for the whole call.
+        self.scores_per_sample = self.return_area_per_sample  # type: ignore[misc]
+        if self.return_area_per_sample:
+            self.score_direction = ScoreDirection.HIGHER  # type: ignore[misc]
+        if percentages is not None and fractions is not None:
+            raise ValueError("give the grid as percentages (Quantus's) or as fractions, not both")
+        self.percentages = percentages
+        self.fractions = None if fractions is None else check_fractions(fractions)
+        self._grid()  # refuse bad percentages now
         self.imputation = None if imputation is None else check_imputation(imputation)
-        if measure not in MEASURES:
-            raise ValueError(f"measure must be one of {MEASURES}, got {measure!r}")
+        if measure is not None and measure not in MEASURES:
+            raise ValueError(f"measure must be one of {MEASURES} or None, got {measure!r}")
         self.measure = measure
         if noise is not None and not (isinstance(noise, (int, float)) and np.isfinite(noise) and noise >= 0):
             raise ValueError(f"noise must be a number >= 0 or None, got {noise!r}")
         self.noise = noise
+        self.perturb_func = perturb_func
+        self.perturb_func_kwargs = perturb_func_kwargs
+        self._perturbation()  # refuse a bad combination now
         self.fill = fill
         if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed must be an int >= 0, got {seed!r}")
@@ -309,8 +391,43 @@ class ROAD(FaithfulnessMetric):
         ):
             raise ValueError(f"chunk_size must be an int >= 1 or None, got {chunk_size!r}")
         self.chunk_size = chunk_size
-        #: ``{"fractions", "morf", "lerf"}`` of the last call (``(N, len(fractions))`` each).
+        #: ``{"fractions", "morf", "lerf"}`` of the last call (``(N, len(fractions))`` each;
+        #: ``lerf`` is None for the dictionary, which needs MoRF only).
         self.curves: dict[str, Any] = {}
+
+    def _grid(self) -> tuple[tuple[float, ...], list[float]]:
+        """The fractions removed, sorted, and their keys in Quantus's dictionary (percentages)."""
+        if self.percentages is not None:
+            fractions = check_fractions(
+                np.asarray(self.percentages, dtype=float) / 100.0, "percentages / 100"
+            )
+            keys = sorted({float(p) for p in np.atleast_1d(self.percentages)})
+        else:
+            fractions = self.fractions or (
+                DEFAULT_FRACTIONS if self.return_area_per_sample else QUANTUS_FRACTIONS
+            )
+            keys = [round(f * 100, 10) for f in fractions]
+        return fractions, [int(k) if float(k).is_integer() else k for k in keys]
+
+    def _perturbation(self) -> tuple[Callable[..., np.ndarray] | None, float | None]:
+        """The user's perturbation function with its keywords bound (None: the built-in
+        imputation), and the noise of the built-in one."""
+        func, kwargs, noise = self.perturb_func, dict(self.perturb_func_kwargs or {}), self.noise
+        if func is None or func is noisy_linear_imputation:
+            if set(kwargs) - {"noise"}:
+                raise ValueError(
+                    f"perturb_func_kwargs for the noisy linear imputation may only set 'noise', got {sorted(kwargs)}"
+                )
+            if "noise" in kwargs and noise is not None:
+                raise ValueError("noise is given twice: as noise= and in perturb_func_kwargs")
+            return None, kwargs.get("noise", noise)
+        if not callable(func):
+            raise TypeError(f"perturb_func must be callable, got {type(func).__name__}")
+        if self.imputation is not None:
+            raise ValueError("give either imputation= or a perturb_func, not both")
+        if noise is not None and "noise" not in kwargs and accepts_keyword(func, "noise", if_unknown=False):
+            kwargs["noise"] = noise
+        return (functools.partial(func, **kwargs) if kwargs else func), None
 
     def _imputation_for(self, x: np.ndarray) -> str:
         """The imputation of inputs like ``x``: the one set, or the default for their layout."""
@@ -323,30 +440,49 @@ class ROAD(FaithfulnessMetric):
         return imputation
 
     def _check_call(self, call: MetricCall) -> None:
-        self._imputation_for(call.x)
+        if self._perturbation()[0] is None:
+            self._imputation_for(call.x)
 
     def _score_samples(self, call: MetricCall, a: np.ndarray, finite: np.ndarray) -> np.ndarray:
         """Rank, remove, impute and predict: a direct, batched path."""
-        imputation = self._imputation_for(call.x)
+        perturb, noise = self._perturbation()
+        imputation: Any = perturb if perturb is not None else self._imputation_for(call.x)
+        measure = self.measure or ("probability" if self.return_area_per_sample else "accuracy")
         a = np.where(finite.reshape(-1, *(1,) * (a.ndim - 1)), a.astype(np.float64), 0.0)
         if self.normalise:
             a = self.normalise_func(a)
         if self.abs:
             a = np.abs(a)
         keep = np.flatnonzero(finite)
-        morf = np.full((len(call.x), len(self.fractions)), np.nan)
-        lerf = np.full_like(morf, np.nan)
+        fractions = self._grid()[0]
+        morf = np.full((len(call.x), len(fractions)), np.nan)
+        lerf = np.full_like(morf, np.nan) if self.return_area_per_sample else None
         if keep.size:
-            morf[keep], lerf[keep] = road_curves(
-                call.model, call.x[keep], call.y[keep], a[keep], self.fractions,
-                imputation=imputation, fill=self._fill(call.x, imputation), noise=self.noise,
-                measure=self.measure, softmax=True if call.softmax is None else bool(call.softmax),
-                seed=self.seed, positions=keep, chunk_size=self.chunk_size,
+            kept_morf, kept_lerf = road_curves(
+                call.model, call.x[keep], call.y[keep], a[keep], fractions,
+                imputation=imputation, fill=self._fill(call.x, imputation), noise=noise,
+                measure=measure, softmax=True if call.softmax is None else bool(call.softmax),
+                seed=self.seed, positions=keep, chunk_size=self.chunk_size, lerf=lerf is not None,
             )  # fmt: skip
-        self.curves = {"fractions": self.fractions, "morf": morf, "lerf": lerf}
-        return road_score(morf, lerf, self.fractions)
+            morf[keep] = kept_morf
+            if lerf is not None:
+                lerf[keep] = kept_lerf
+        self.curves = {"fractions": fractions, "morf": morf, "lerf": lerf}
+        if lerf is None:
+            return morf
+        return road_score(morf, lerf, fractions)
 
-    def _fill(self, x_batch: np.ndarray, imputation: str) -> Any:
+    def _result(self, scores: np.ndarray) -> Any:
+        """Per-sample areas, or Quantus's ``{percentage: mean over the samples}`` of the MoRF curve."""
+        if self.return_area_per_sample:
+            return super()._result(scores)
+        keys = self._grid()[1]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # no finite map: NaN, counted already
+            means = np.nanmean(scores, axis=0) if len(scores) else np.full(len(keys), np.nan)
+        return {key: float(v) for key, v in zip(keys, means)}
+
+    def _fill(self, x_batch: np.ndarray, imputation: Any) -> Any:
         """The fill value: the user's, or (for ``"mean"``) the channel means of the whole batch."""
         if self.fill is not None or imputation != "mean":
             return self.fill

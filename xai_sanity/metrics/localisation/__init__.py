@@ -32,6 +32,13 @@ Common conventions:
   batch, which one NaN turns into NaN for every sample). Maps from ``explain_func`` that
   are all zero or constant are scored as a given ``a_batch`` would be (Quantus raises a
   bare ``AssertionError`` for them).
+* A constant map (every value equal, e.g. all zero, after ``normalise`` and ``abs``) ranks
+  no feature: PointingGame, TopKIntersection and RelevanceRankAccuracy score it NaN, with
+  such a warning (Quantus: a hit for any non-empty mask, or the first features in raster
+  order). AttributionLocalisation and RelevanceMassAccuracy score NaN where the
+  attributions sum to exactly 0 (an all-zero map has no relevance to localise); AUC
+  scores a constant map 0.5, its value for no information. Maps that are only partly tied
+  are ranked as Quantus ranks them.
 
 The package holds the scores as plain batched functions (:mod:`.functional`), the class
 machinery they share (:mod:`.base`) and one module per metric class.

@@ -37,9 +37,11 @@ class AttributionLocalisation(LocalisationMetric):
 
     Notes
     -----
-    Kept for parity with Quantus: the denominator is ``R_tot + 1e-9`` (so an all-zero map
-    scores 0); with signed attributions a ratio above 1 is reported as NaN with a
-    warning, while a negative ratio is returned as it is.
+    Kept for parity with Quantus: the denominator is ``R_tot + 1e-9``; with signed
+    attributions a ratio above 1 is reported as NaN with a warning, while a negative ratio
+    is returned as it is. A map whose attributions sum to exactly 0 (an all-zero map,
+    after ``normalise``, ``abs`` and ``positive_attributions``) has no relevance to
+    localise, and scores NaN.
 
     Differences from Quantus: Quantus measures the image size as ``x_batch[2:].size``,
     which slices the *batch* axis, so its ``weighted`` scores and its ``max_size``
@@ -47,7 +49,11 @@ class AttributionLocalisation(LocalisationMetric):
     samples the size is 0, the ratio infinite and the warning always raised). Here the
     size is the number of features of one sample, so ``weighted`` scores differ from
     Quantus's; unweighted scores agree. Empty masks give NaN with one warning per call
-    (Quantus: NaN without a warning).
+    (Quantus: NaN without a warning). Attributions that sum to exactly 0 give NaN with one
+    warning per call: Quantus raises a bare ``AssertionError`` when a whole batch from an
+    ``explain_func`` is all zero, and otherwise (an all-zero map among others, or in a
+    given ``a_batch``) scores it ``0 / (0 + 1e-9) = 0``, as if all relevance lay outside
+    the mask (and a signed map that sums to 0 ``R_in / 1e-9``, NaN where above 1).
 
     References
     ----------

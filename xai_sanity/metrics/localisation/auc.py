@@ -23,9 +23,16 @@ class AUC(LocalisationMetric):
 
     Notes
     -----
-    Differences from Quantus: none in the numbers. An empty mask or a mask that covers
-    every feature (no negatives) makes the AUC undefined: both give NaN, as in Quantus,
-    but with one ``RuntimeWarning`` per call instead of scikit-learn's warnings per sample.
+    Ties count one half, so a constant map (every value equal, e.g. all zero, after
+    ``normalise`` and ``abs``) scores exactly 0.5: by AUC's definition, no information
+    about the mask, the same as chance. It is therefore a score, not NaN.
+
+    Differences from Quantus: none in the numbers, except that Quantus raises a bare
+    ``AssertionError`` when a whole batch from an ``explain_func`` is all zero or constant
+    (ours scores each of those maps 0.5, as both do for a constant map otherwise). An
+    empty mask or a mask that covers every feature (no negatives) makes the AUC
+    undefined: both give NaN, as in Quantus, but with one ``RuntimeWarning`` per call
+    instead of scikit-learn's warnings per sample.
 
     References
     ----------

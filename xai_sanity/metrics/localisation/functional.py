@@ -21,13 +21,17 @@ import numpy as np
 from scipy.stats import rankdata
 
 __all__ = [
+    "CONSTANT_MAP",
     "EMPTY_MASK",
+    "ZERO_TOTAL",
     "attribution_localisation",
     "auc",
+    "check_k",
     "flatten",
     "pointing_game",
     "relevance_mass_accuracy",
     "relevance_rank_accuracy",
+    "resolve_k",
     "top_k_intersection",
 ]
 
@@ -35,6 +39,12 @@ Problems = dict[str, np.ndarray]
 
 #: The problem every localisation score has: a mask without foreground.
 EMPTY_MASK = "have an empty mask (no foreground); their scores are NaN"
+#: The problem of the scores that rank features (PointingGame, TopKIntersection,
+#: RelevanceRankAccuracy): a map whose values are all equal has no ranking and no peak.
+CONSTANT_MAP = "have a constant map (e.g. all zero), which ranks no feature; their scores are NaN"
+#: The problem of the scores that divide by the total attribution (RelevanceMassAccuracy,
+#: AttributionLocalisation): a total of exactly 0, e.g. an all-zero map.
+ZERO_TOTAL = "have attributions that sum to 0 (e.g. an all-zero map); their scores are NaN"
 
 
 def _undefined(scores: np.ndarray, problems: Problems) -> Problems:
@@ -42,6 +52,14 @@ def _undefined(scores: np.ndarray, problems: Problems) -> Problems:
     for mask in problems.values():
         scores[mask] = np.nan
     return problems
+
+
+def _constant(a: np.ndarray, empty: np.ndarray) -> np.ndarray:
+    """Which maps of ``a`` ``(N, F)`` hold one value only, among the samples not ``empty``.
+
+    An empty mask is the problem such a sample is reported with (one problem per sample).
+    """
+    return ~empty & (a == a[:, :1]).all(axis=1)
 
 
 def flatten(a_batch: np.ndarray, s_batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -105,7 +123,8 @@ def pointing_game(
     """Whether each map's maximum lies inside the mask: 1 (hit) or 0 (miss).
 
     Every feature equal to the maximum counts as a maximum, so a sample scores a hit if
-    any of its tied maxima is inside the mask.
+    any of its tied maxima is inside the mask; but a constant map (every feature tied,
+    e.g. all zero) has no peak and scores NaN.
 
     Parameters
     ----------
@@ -117,24 +136,29 @@ def pointing_game(
     Returns
     -------
     scores : numpy.ndarray of shape (N,)
-        1 for a hit (or its weight), 0 for a miss, NaN for an empty mask.
+        1 for a hit (or its weight), 0 for a miss, NaN for a constant map and for an empty
+        mask.
     problems : dict
-        ``{EMPTY_MASK: empty}``.
+        Constant maps (with a non-empty mask), then empty masks.
 
     Examples
     --------
-    >>> a = np.array([[[0.0, 1.0, 0.0, 0.0]], [[0.0, 0.0, 0.0, 1.0]]])
-    >>> s = np.array([[[1, 1, 0, 0]], [[1, 1, 0, 0]]])
-    >>> pointing_game(a, s)[0]
-    array([1., 0.])
+    >>> a = np.array([[[0.0, 1.0, 0.0, 0.0]], [[0.0, 0.0, 0.0, 1.0]], [[0.0, 0.0, 0.0, 0.0]]])
+    >>> s = np.array([[[1, 1, 0, 0]], [[1, 1, 0, 0]], [[1, 1, 0, 0]]])
+    >>> scores, problems = pointing_game(a, s)
+    >>> scores
+    array([ 1.,  0., nan])
+    >>> problems[CONSTANT_MAP]
+    array([False, False,  True])
     """
     a, s = flatten(a_batch, s_batch)
     inside = s.sum(axis=1)
+    empty = inside == 0
     peak = a == a.max(axis=1, keepdims=True)
     scores = np.any(peak & s, axis=1).astype(np.float64)
     if weighted:
         scores *= 1.0 - inside / s.shape[1]
-    return scores, _undefined(scores, {EMPTY_MASK: inside == 0})
+    return scores, _undefined(scores, {CONSTANT_MAP: _constant(a, empty), EMPTY_MASK: empty})
 
 
 def attribution_localisation(
@@ -162,10 +186,13 @@ def attribution_localisation(
     Returns
     -------
     scores : numpy.ndarray of shape (N,)
-        NaN for an empty mask and where the (unweighted) ratio exceeds 1, which signed
-        attributions allow; a negative ratio is kept.
+        NaN for an empty mask, for attributions that sum to exactly 0 (e.g. an all-zero
+        map, which has no relevance to localise; after ``positive_attributions``) and where
+        the (unweighted) ratio exceeds 1, which signed attributions allow; a negative ratio
+        is kept.
     problems : dict
-        Masks larger than ``max_size``, ratios above 1 and empty masks, in that order.
+        Masks larger than ``max_size``, ratios above 1, attributions summing to 0 and empty
+        masks, in that order.
 
     Examples
     --------
@@ -179,15 +206,18 @@ def attribution_localisation(
         a = np.clip(a, 0, None)
     inside_count = s.sum(axis=1)
     size_ratio = inside_count / s.shape[1]
+    total = a.sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = ((a * s).sum(axis=1) / (a.sum(axis=1) + 1e-9)).astype(np.float64)
+        ratio = ((a * s).sum(axis=1) / (total + 1e-9)).astype(np.float64)
     empty = inside_count == 0
-    above_one = ~empty & (ratio > 1)  # of the unweighted ratio
+    zero_total = ~empty & (total == 0)  # Quantus's 1e-9 would make it 0 (or +-1e9 if signed)
+    above_one = ~empty & ~zero_total & (ratio > 1)  # of the unweighted ratio
     if weighted:
         ratio *= size_ratio
     too_large = size_ratio > max_size  # reported; the scores are kept
     undefined = {
         "have more attribution inside the mask than in total; their scores are NaN": above_one,
+        ZERO_TOTAL: zero_total,
         EMPTY_MASK: empty,
     }
     return ratio, {
@@ -200,13 +230,64 @@ def _top_ranked(a: np.ndarray, s: np.ndarray) -> np.ndarray:
     """The masks ``(N, F)`` reordered by decreasing attribution, ties ordered as Quantus does.
 
     Quantus ranks with numpy's default (unstable) ``argsort`` of the negated map; the same
-    call here breaks ties the same way.
+    call here breaks ties the same way. (The callers score constant maps, which this order
+    would rank by position only, NaN.)
     """
     return np.take_along_axis(s, np.argsort(-a, axis=1), axis=1)
 
 
+def check_k(k: float) -> int | float:
+    """``k`` of :func:`top_k_intersection` checked: a positive int, or a float in (0, 1).
+
+    Returns
+    -------
+    int or float
+        ``k`` as a Python int or float.
+
+    Raises
+    ------
+    ValueError
+        For anything else (a bool, an int below 1, a float outside (0, 1), another type).
+
+    Examples
+    --------
+    >>> check_k(np.int64(5)), check_k(0.02)
+    (5, 0.02)
+    """
+    if not isinstance(k, (bool, np.bool_)):
+        if isinstance(k, (int, np.integer)) and k >= 1:
+            return int(k)
+        if isinstance(k, (float, np.floating)) and 0 < k < 1:
+            return float(k)
+    raise ValueError(f"k must be a positive int or a float in (0, 1) (a fraction of the features), got {k!r}")
+
+
+def resolve_k(k: float, n_features: int) -> int:
+    """The number of top features ``k`` stands for, out of ``n_features`` per sample.
+
+    An int is taken as it is; a float in (0, 1) is a fraction of the features,
+    ``max(1, round(k * n_features))`` (Python's ``round``: halves go to the even number).
+
+    Raises
+    ------
+    ValueError
+        If ``k`` is not valid (see :func:`check_k`) or an int ``k`` exceeds ``n_features``.
+
+    Examples
+    --------
+    >>> resolve_k(0.02, 224 * 224), resolve_k(0.02, 12), resolve_k(10, 12)
+    (1004, 1, 10)
+    """
+    k = check_k(k)
+    if isinstance(k, float):
+        return max(1, round(k * n_features))
+    if k > n_features:
+        raise ValueError(f"k={k} is larger than the number of features per sample ({n_features})")
+    return int(k)
+
+
 def top_k_intersection(
-    a_batch: np.ndarray, s_batch: np.ndarray, k: int = 1000, concept_influence: bool = False
+    a_batch: np.ndarray, s_batch: np.ndarray, k: float = 1000, concept_influence: bool = False
 ) -> tuple[np.ndarray, Problems]:
     """The fraction of the k most relevant features of each map that lie inside the mask.
 
@@ -214,23 +295,24 @@ def top_k_intersection(
     ----------
     a_batch, s_batch : numpy.ndarray
         Attributions and masks (see :func:`flatten`); the features are ranked by attribution.
-    k : int, default 1000
-        How many top features to take; at most the number of features per sample.
+    k : int or float, default 1000
+        How many top features to take: an int, at most the number of features per sample,
+        or a float in (0, 1), that fraction of the features (see :func:`resolve_k`).
     concept_influence : bool, default False
         Divide by the mask's relative size ``|mask| / |features|``.
 
     Returns
     -------
     scores : numpy.ndarray of shape (N,)
-        In [0, 1] (up to ``|features| / |mask|`` with ``concept_influence``); NaN for an
-        empty mask.
+        In [0, 1] (up to ``|features| / |mask|`` with ``concept_influence``); NaN for a
+        constant map (no top features) and for an empty mask.
     problems : dict
-        ``{EMPTY_MASK: empty}``.
+        Constant maps (with a non-empty mask), then empty masks.
 
     Raises
     ------
     ValueError
-        If ``k`` exceeds the number of features per sample.
+        If an int ``k`` exceeds the number of features per sample.
 
     Examples
     --------
@@ -238,17 +320,19 @@ def top_k_intersection(
     >>> s = np.array([[[1, 0, 1, 0]]])
     >>> top_k_intersection(a, s, k=2)[0]
     array([0.5])
+    >>> top_k_intersection(a, s, k=0.25)[0]  # a quarter of the 4 features: k=1
+    array([1.])
     """
     a, s = flatten(a_batch, s_batch)
     n_features = a.shape[1]
-    if k > n_features:
-        raise ValueError(f"k={k} is larger than the number of features per sample ({n_features})")
+    k = resolve_k(k, n_features)
     scores = _top_ranked(a, s)[:, :k].mean(axis=1)
     inside = s.sum(axis=1)
+    empty = inside == 0
     if concept_influence:
         with np.errstate(divide="ignore", invalid="ignore"):
             scores *= n_features / inside
-    return scores, _undefined(scores, {EMPTY_MASK: inside == 0})
+    return scores, _undefined(scores, {CONSTANT_MAP: _constant(a, empty), EMPTY_MASK: empty})
 
 
 def relevance_rank_accuracy(a_batch: np.ndarray, s_batch: np.ndarray) -> tuple[np.ndarray, Problems]:
@@ -262,9 +346,10 @@ def relevance_rank_accuracy(a_batch: np.ndarray, s_batch: np.ndarray) -> tuple[n
     Returns
     -------
     scores : numpy.ndarray of shape (N,)
-        In [0, 1], 1 when the K top features are the mask; NaN for an empty mask.
+        In [0, 1], 1 when the K top features are the mask; NaN for a constant map (no
+        ranking) and for an empty mask.
     problems : dict
-        ``{EMPTY_MASK: empty}``.
+        Constant maps (with a non-empty mask), then empty masks.
 
     Examples
     --------
@@ -282,7 +367,8 @@ def relevance_rank_accuracy(a_batch: np.ndarray, s_batch: np.ndarray) -> tuple[n
     with np.errstate(divide="ignore", invalid="ignore"):
         scores = (_top_ranked(a, s) & in_top).sum(axis=1) / inside
     scores = scores.astype(np.float64)
-    return scores, _undefined(scores, {EMPTY_MASK: inside == 0})
+    empty = inside == 0
+    return scores, _undefined(scores, {CONSTANT_MAP: _constant(a, empty), EMPTY_MASK: empty})
 
 
 def relevance_mass_accuracy(a_batch: np.ndarray, s_batch: np.ndarray) -> tuple[np.ndarray, Problems]:
@@ -314,9 +400,7 @@ def relevance_mass_accuracy(a_batch: np.ndarray, s_batch: np.ndarray) -> tuple[n
         scores = ((a * s).sum(axis=1) / total).astype(np.float64)
     empty = s.sum(axis=1) == 0
     zero_total = ~empty & (total == 0)
-    return scores, _undefined(
-        scores, {"have attributions that sum to 0; their scores are NaN": zero_total, EMPTY_MASK: empty}
-    )
+    return scores, _undefined(scores, {ZERO_TOTAL: zero_total, EMPTY_MASK: empty})
 
 
 def auc(a_batch: np.ndarray, s_batch: np.ndarray) -> tuple[np.ndarray, Problems]:
@@ -324,7 +408,8 @@ def auc(a_batch: np.ndarray, s_batch: np.ndarray) -> tuple[np.ndarray, Problems]
 
     Computed from average ranks with the Mann-Whitney identity
     ``AUC = (sum of the ranks inside - P (P + 1) / 2) / (P Q)`` for P features inside and
-    Q outside the mask, which equals scikit-learn's ``roc_auc_score`` (ties count one half).
+    Q outside the mask, which equals scikit-learn's ``roc_auc_score`` (ties count one half,
+    so a constant map, which carries no information, scores exactly 0.5).
 
     Parameters
     ----------

@@ -29,13 +29,18 @@ class PointingGame(LocalisationMetric):
     Notes
     -----
     Ties: as in Quantus, every feature that equals the maximum counts as a maximum, so a
-    sample scores a hit if *any* of its tied maxima is inside the mask (for an all-zero
-    map that means any non-empty mask). The paper's 15-pixel tolerance is not applied.
+    sample scores a hit if *any* of its tied maxima is inside the mask. A constant map
+    (every value equal, e.g. all zero, after ``normalise`` and ``abs``) has no peak, and
+    scores NaN. The paper's 15-pixel tolerance is not applied.
 
     Differences from Quantus: an empty mask gives NaN and a ``RuntimeWarning`` (Quantus
-    writes NaN into a boolean array and so returns True, a hit). Scores are floats (Quantus
-    returns booleans). ``weighted=True`` works (in Quantus 0.6 it raises a ``TypeError``,
-    and its booleans could not hold the weights anyway).
+    writes NaN into a boolean array and so returns True, a hit). A constant map gives NaN
+    with one warning per call: Quantus raises a bare ``AssertionError`` when a whole batch
+    from an ``explain_func`` is all zero or constant, and otherwise (a constant map among
+    others, or in a given ``a_batch``) scores it a hit for any non-empty mask (every
+    feature ties the maximum). Scores are floats (Quantus returns booleans).
+    ``weighted=True`` works (in Quantus 0.6 it raises a ``TypeError``, and its booleans
+    could not hold the weights anyway).
 
     References
     ----------

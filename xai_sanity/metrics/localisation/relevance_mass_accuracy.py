@@ -21,8 +21,9 @@ class RelevanceMassAccuracy(LocalisationMetric):
     Notes
     -----
     Differences from Quantus: an empty mask gives NaN with one warning per call; a sample
-    whose attributions sum to exactly 0 gives NaN with a warning (Quantus returns NaN or
-    ±inf there, with a numpy division warning).
+    whose attributions sum to exactly 0 (e.g. an all-zero map) gives NaN with a warning
+    (Quantus returns NaN or ±inf there, with a numpy division warning, and raises a bare
+    ``AssertionError`` when a whole batch from an ``explain_func`` is all zero).
 
     References
     ----------

@@ -20,10 +20,16 @@ class RelevanceRankAccuracy(LocalisationMetric):
     Notes
     -----
     Ties: features are ranked as in Quantus, by numpy's default (unstable) ``argsort`` of
-    the negated map, so ties across the K-th place are broken the same way.
+    the negated map, so ties across the K-th place are broken the same way. A constant map
+    (every value equal, e.g. all zero, after ``normalise`` and ``abs``) ranks no feature,
+    and scores NaN.
 
     Differences from Quantus: an empty mask gives NaN with one warning per call (Quantus:
-    NaN with a numpy division warning and its own warning once per chunk).
+    NaN with a numpy division warning and its own warning once per chunk). A constant map
+    gives NaN with one warning per call: Quantus raises a bare ``AssertionError`` when a
+    whole batch from an ``explain_func`` is all zero or constant, and otherwise (a constant
+    map among others, or in a given ``a_batch``) takes the first K features in raster
+    order, so that its score depends only on where the mask lies.
 
     References
     ----------

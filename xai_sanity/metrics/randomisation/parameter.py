@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -40,9 +41,9 @@ class ModelParameterRandomisation(ExplainingMetric):
         ``"top_down"``: cascading from the output layer; ``"bottom_up"``: cascading from the
         input; ``"independent"``: one layer at a time, the others original.
     seed : int, default 42
-    layer_seeds : {"per_layer", "shared"}, default "per_layer"
-        ``"per_layer"`` seeds layer ``i`` with ``seed + 1 + i``; ``"shared"`` seeds every layer
-        with ``seed + 1`` (Quantus's convention, for comparisons).
+    return_sample_correlation : bool, optional
+        Quantus's deprecated name of ``return_average_correlation`` (mapped to it, with a
+        ``FutureWarning``).
     return_average_correlation : bool, default False
         Return each sample's mean similarity over the randomised steps. Unlike Quantus (whose
         average includes the original model's self-similarity), ``"original"`` is excluded.
@@ -50,6 +51,11 @@ class ModelParameterRandomisation(ExplainingMetric):
         Return each sample's similarity at the last step (the fully randomised model).
     skip_layers : bool, default False
         Only score the last step (cheaper).
+    layer_seeds : {"per_layer", "shared"}, default "per_layer"
+        ``"per_layer"`` seeds layer ``i`` with ``seed + 1 + i``; ``"shared"`` seeds every layer
+        with ``seed + 1``: Quantus's convention, which gives the same random weights to every
+        two layers of the same shape (correlated "randomisation"); use it to reproduce
+        Quantus's numbers.
     layers : int, str or sequence of str, optional
         Which layers take part (default: every module that owns parameters, frozen ones
         included, as Quantus does). An int ``n``: the ``n`` layers closest to the output; a
@@ -94,13 +100,22 @@ class ModelParameterRandomisation(ExplainingMetric):
         similarity_func: str | Callable = "spearman",
         layer_order: str = "top_down",
         seed: int = 42,
-        layer_seeds: str = "per_layer",
+        return_sample_correlation: bool | None = None,
         return_average_correlation: bool = False,
         return_last_correlation: bool = False,
         skip_layers: bool = False,
+        layer_seeds: str = "per_layer",
         layers: int | str | Sequence[str] | None = None,
         **kwargs: Any,
     ) -> None:
+        if return_sample_correlation is not None:  # Quantus's deprecated name, mapped as Quantus maps it
+            warnings.warn(
+                "return_sample_correlation is deprecated (as in Quantus): use return_average_correlation; "
+                f"setting return_average_correlation={bool(return_sample_correlation)}",
+                FutureWarning,
+                stacklevel=3,
+            )
+            self.return_average_correlation = bool(return_sample_correlation)
         super().__init__(**kwargs)
         self.explanations_: dict[str, np.ndarray] = {}
 

@@ -82,7 +82,7 @@ def resolve_test_set(
             f"{method} needs a test set: custom_batch=(x_test, y_test), x_test=, y_test= "
             "or test_data= at construction"
         )
-    x_test, y_test, a_test, _ = check_batch(x_test, y_test, a_test)
+    x_test, y_test, a_test, _ = check_batch(x_test, y_test, a_test, y_name="y_test")
     if x_test.shape[1:] != call.x.shape[1:]:
         raise ValueError(f"x_test images {x_test.shape[1:]} differ from x_batch images {call.x.shape[1:]}")
     return x_test, y_test, a_test
