@@ -1,7 +1,9 @@
 """Faithfulness metrics: does removing what a map ranks as relevant change the model's output?
 
-* :class:`ROAD` — this package's own: MoRF and LeRF removal curves with noisy linear
-  imputation (Rong et al., ICML 2022) on batched removal, scored by the area between them.
+* :class:`ROAD` — this package's own, a drop-in for Quantus's: MoRF and LeRF removal curves
+  with noisy linear imputation (Rong et al., ICML 2022) on batched removal
+  (:mod:`.curves`); Quantus's MoRF accuracy per percentage, or per sample the area between
+  the curves (:mod:`.road`).
 * :class:`FaithfulnessCorrelation` and :class:`PixelFlipping` — Quantus's metrics, run seeded,
   guarded and with three repairs (see :mod:`.quantus_based`).
 
