@@ -105,3 +105,26 @@ def test_defaults_reach_the_instance():
     assert RelativeInputStability().return_nan_when_prediction_changes is True
     mprt = ModelParameterRandomisation(layer_order="bottom_up")
     assert (mprt.layer_order, mprt.abs, mprt.seed) == ("bottom_up", True, 42)
+
+
+_QUANTUS_NAMES = {"ModelParameterRandomisation": "MPRT"}
+
+
+@pytest.mark.parametrize(
+    "name",
+    sorted(
+        {
+            cls.__name__
+            for cls in xs.METRICS.values()
+            if hasattr(quantus, _QUANTUS_NAMES.get(cls.__name__, cls.__name__))
+        }
+    ),
+)
+def test_every_quantus_namesake_takes_quantus_parameters_in_quantus_order(name):
+    """A Quantus user's positional call binds as in Quantus: Quantus's parameter list is the
+    start of ours (this package's own parameters come after it)."""
+    ours = next(cls for cls in xs.METRICS.values() if cls.__name__ == name)
+    theirs = getattr(quantus, _QUANTUS_NAMES.get(name, name))
+    names = [p for p in inspect.signature(ours).parameters if p != "kwargs"]
+    quantus_names = [p for p in inspect.signature(theirs).parameters if p != "kwargs"]
+    assert names[: len(quantus_names)] == quantus_names

@@ -21,9 +21,16 @@ from ..base import Metric
 
 LAYER_ORDERS = ("top_down", "bottom_up", "independent")
 LAYER_SEEDS = ("per_layer", "shared")
-#: Where Quantus's randomisation metrics put the common metric parameters they name: after
-#: their own (``...``); the others pass through ``**kwargs``.
-RANDOMISATION_ORDER = (..., "abs", "normalise", "return_aggregate", "aggregate_func")
+#: The common metric parameters in the order Quantus's randomisation metrics list them,
+#: after their own.
+QUANTUS_COMMON = (
+    "abs", "normalise", "normalise_func", "normalise_func_kwargs", "return_aggregate", "aggregate_func",
+    "default_plot_func", "disable_warnings", "display_progressbar",
+)  # fmt: skip
+#: A randomisation metric's signature: its own parameters (``...``), then the common ones.
+RANDOMISATION_ORDER = (..., *QUANTUS_COMMON)
+#: This package's own parameters of the MPRT family, after everything Quantus names.
+MPRT_EXTRAS = ("layer_seeds", "layers")
 #: Similarities whose reference batch is prepared once (:meth:`_similarity_to`), with their ``absolute``.
 _RANKED_ONCE = {spearman: False, spearman_abs: True}
 

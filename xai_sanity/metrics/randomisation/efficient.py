@@ -16,7 +16,7 @@ from ..._model_ops import swapped_parameters
 from ..._safety import model_guard
 from ..._signatures import parameters_of, with_parameters
 from ..._validation import accepts_keyword
-from .base import LAYER_ORDERS, LAYER_SEEDS, ExplainingMetric
+from .base import LAYER_ORDERS, LAYER_SEEDS, MPRT_EXTRAS, QUANTUS_COMMON, ExplainingMetric
 from .parameter import ModelParameterRandomisation
 
 #: Keys of ``complexity_func_kwargs`` that choose the number of histogram bins; they are
@@ -169,15 +169,9 @@ class EfficientMPRT(ModelParameterRandomisation):
             "layer_order",
             "seed",
             "compute_extra_scores",
-            *(
-                "skip_layers",
-                "layer_seeds",
-                "layers",
-                "abs",
-                "normalise",
-                "return_aggregate",
-                "aggregate_func",
-            ),
+            "skip_layers",
+            *QUANTUS_COMMON,
+            *MPRT_EXTRAS,
         ),
         layer_order="bottom_up",
         skip_layers=True,

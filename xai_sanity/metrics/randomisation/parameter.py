@@ -21,7 +21,7 @@ from ..._model_ops import (
 from ..._safety import model_guard
 from ..._signatures import with_parameters
 from ..base import COMMON_PARAMETERS
-from .base import LAYER_ORDERS, LAYER_SEEDS, RANDOMISATION_ORDER, ExplainingMetric
+from .base import LAYER_ORDERS, LAYER_SEEDS, MPRT_EXTRAS, RANDOMISATION_ORDER, ExplainingMetric
 
 
 class ModelParameterRandomisation(ExplainingMetric):
@@ -94,7 +94,7 @@ class ModelParameterRandomisation(ExplainingMetric):
     evaluation_category = EvaluationCategory.RANDOMISATION
     suite_params = {"return_average_correlation": True}
 
-    @with_parameters(COMMON_PARAMETERS, order=RANDOMISATION_ORDER, abs=True, store_own=True)
+    @with_parameters(COMMON_PARAMETERS, order=(*RANDOMISATION_ORDER, *MPRT_EXTRAS), abs=True, store_own=True)
     def __init__(
         self,
         similarity_func: str | Callable = "spearman",

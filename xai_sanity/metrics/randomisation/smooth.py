@@ -14,12 +14,16 @@ from ..._signatures import parameters_of, with_parameters
 from ..._validation import check_non_negative, check_positive_int
 from ...enhancers import SmoothGrad
 from .._plumbing import ExplainCall
+from .base import MPRT_EXTRAS, QUANTUS_COMMON
 from .parameter import ModelParameterRandomisation
 
 #: MPRT's parameters after ``seed`` in sMPRT's signature (Quantus's order).
-_MPRT_TAIL = tuple(
-    "return_average_correlation return_last_correlation skip_layers layer_seeds layers abs normalise "
-    "return_aggregate aggregate_func".split()
+_MPRT_TAIL = (
+    "return_average_correlation",
+    "return_last_correlation",
+    "skip_layers",
+    *QUANTUS_COMMON,
+    *MPRT_EXTRAS,
 )
 
 
