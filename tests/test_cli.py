@@ -113,6 +113,8 @@ def test_evaluate_input_errors_exit_2_with_the_reason(tmp_path, capsys):
     torch.save(small_cnn(), tmp_path / "m.pt")
     np.save(tmp_path / "x.npy", x)
     np.savez(tmp_path / "d.npz", x=x, y=y)
+    np.savez(tmp_path / "series.npz", x=x[:, :, 0], y=y)  # (N, C, T): not what the CNN takes
+    np.savez(tmp_path / "big_labels.npz", x=x, y=np.array([0, 99]))
     base = ["evaluate", "--model", str(tmp_path / "m.pt"), "--out", str(tmp_path / "o"), "--no-progress"]
     cases = [
         (["--data", str(tmp_path / "x.npy")], "x.npy holds only the inputs: give the labels too"),
@@ -120,6 +122,8 @@ def test_evaluate_input_errors_exit_2_with_the_reason(tmp_path, capsys):
         (["--data", str(tmp_path / "d.npz"), "--metrics", "PointingGame"], "need ground-truth masks"),
         (["--data", str(tmp_path / "d.npz"), "--model-kwargs", "{bad"], "--model-kwargs is not valid JSON"),
         (["--data", str(tmp_path / "nope.npz")], "data file"),
+        (["--data", str(tmp_path / "series.npz")], "the model cannot take the data"),
+        (["--data", str(tmp_path / "big_labels.npz")], "the labels go up to 99 but the model has 10 outputs"),
     ]
     for extra, message in cases:
         assert main([*base, *extra]) == 2, extra

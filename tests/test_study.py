@@ -328,9 +328,17 @@ def test_function_metrics_and_keyed_scores_through_the_cache(tmp_path, counted):
     assert counted["calls"] == 0
 
 
+def _needs_masks(model, x_batch, y_batch, a_batch=None, s_batch=None, **kwargs):
+    """A third-party metric that fails without masks (it does not declare requires_s_batch)."""
+    if s_batch is None:
+        raise ValueError("this metric needs s_batch")
+    return [0.0] * len(x_batch)
+
+
 def test_failed_cells_are_recorded_not_cached(tmp_path, counted):
     x, y, _ = study_data()
-    study = make_study(data=(x, y), cache_dir=tmp_path / "cells", seeds=(0,))
+    metrics = {**study_parts()["metrics"], "PointingGame": _needs_masks}
+    study = make_study(data=(x, y), metrics=metrics, cache_dir=tmp_path / "cells", seeds=(0,))
     frame = study.run(progress=False)
     failed = frame[frame["error"].notna()]
     assert set(failed["metric"]) == {"PointingGame"} and (failed["sample"] == -1).all()
@@ -481,3 +489,42 @@ def test_tutorial_quick_runs(tmp_path):
     assert "resumed" in result.stdout and "Dask" not in result.stdout
     assert (tmp_path / "out" / "study_scores.csv").stat().st_size > 0
     assert (tmp_path / "out" / "study.md").read_text(encoding="utf-8").count("|") > 10
+
+
+def test_metrics_named_in_a_study_give_one_score_per_sample():
+    """Quantus's defaults of FaithfulnessCorrelation (a batch mean), ROAD ({percentage: accuracy})
+    and PixelFlipping (curves) would reach a table as one "sample"; named in a study they give
+    one score per sample unless the spec asks otherwise, and an aggregated metric is flagged."""
+    x, y, _ = study_data()
+    study = xs.Study(
+        models={"cnn": factory},
+        methods={"Saliency": "Saliency"},
+        metrics={
+            "FC": ("FaithfulnessCorrelation", {"nr_runs": 4, "subset_size": 0.05}),
+            "ROAD": ("ROAD", {"fractions": (0.2, 0.6)}),
+            "PF": ("PixelFlipping", {"max_steps": 4}),
+        },
+        data=(x, y),
+        seeds=(0,),
+    )
+    frame = study.run(progress=False)
+    assert frame["error"].isna().all(), frame["error"].dropna().unique()
+    assert sorted(frame["metric"].unique()) == ["FC", "PF", "ROAD"]
+    assert (frame.groupby("metric")["sample"].nunique() == len(x)).all()
+    with pytest.warns(UserWarning, match="returned one number for"):
+        xs.evaluate(
+            factory(0), x, y, methods={"S": xs.Saliency()},
+            metrics={"FC": xs.metrics.FaithfulnessCorrelation(nr_runs=4, subset_size=0.05)}, progress=False,
+        )  # fmt: skip
+
+
+def test_metrics_that_need_masks_are_refused_up_front_without_masks():
+    x, y, _ = study_data()
+    with pytest.raises(ValueError, match=r"metrics \['PG'\] need ground-truth masks"):
+        xs.Study(
+            models={"cnn": factory}, methods={"S": "Saliency"}, metrics={"PG": "PointingGame"}, data=(x, y)
+        )
+    suite = xs.Study(models={"cnn": factory}, methods={"S": "Saliency"}, data=(x, y))  # the default suite
+    assert suite.metric_names and not any(
+        getattr(xs.METRICS[name], "requires_s_batch", False) for name in suite.metric_names
+    )

@@ -141,6 +141,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
             config = dataclasses.replace(config, device=args.device)
         data = config.data.load()
         kwargs = config.study_kwargs(progress=not args.no_progress, data=data)
+        from .study import Study
+
+        Study(**kwargs)  # the study's own checks (e.g. metrics that need masks), before the run
     except _user_errors() as err:
         raise CommandError(str(err)) from None
     if args.check:
@@ -171,23 +174,28 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         model = load_model(args.model, state_dict=args.state_dict, kwargs=kwargs, device=args.device)
         data = load_data(args.data, args.labels, args.masks, n=args.n)
         from .explain import build_method
-        from .jobs import metrics_by_name
+        from .jobs import check_model_on_data, metrics_by_name
         from .registry import METHODS
 
         methods = None
         if args.methods:
             methods = {METHODS.canonical(name): build_method(name) for name in args.methods}
         metrics_by_name(args.metrics, has_masks=data.s is not None)  # names checked before any work
+        check_model_on_data(model, data.x, data.y, args.device)
     except json.JSONDecodeError as err:
         raise CommandError(f"--model-kwargs is not valid JSON: {err}") from None
     except _user_errors() as err:
         raise CommandError(str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)) from None
     record = {k: v for k, v in vars(args).items() if k != "func"}
-    evaluate_files(
+    result = evaluate_files(
         model, data, methods=methods, metrics=args.metrics, out_dir=args.out, quick=args.quick,
         seed=args.seed, device=args.device, batch_size=args.batch_size, progress=not args.no_progress,
         record=record,
     )  # fmt: skip
+    scores = result["scores"]
+    if len(scores) and scores["error"].notna().all():
+        print("xai-sanity: every method x metric cell failed (see the errors above)", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -214,7 +222,9 @@ def _runner_options(p: argparse.ArgumentParser, out_help: str) -> None:
     p.add_argument(
         "--preset", default=None, help="a named settings preset (full, quick, ...) instead of --quick"
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of the data, models, methods and metrics (default 0)"
+    )
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 

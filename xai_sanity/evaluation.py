@@ -136,6 +136,7 @@ def evaluate(
                         metric, model, x, y, a_batch, s, explain_func, kwargs, device, batch_size
                     )
                 rows.extend(_score_rows(method_name, metric_name, scores))
+                _warn_if_aggregated(metric, metric_name, scores, len(x))
             except Exception as err:
                 rows.append(_error_row(method_name, metric_name, "metric", err))
             bar.update(1)
@@ -144,6 +145,21 @@ def evaluate(
     frame.attrs["direction"] = {name: score_direction(m) for name, m in metrics.items()}
     frame.attrs["label"] = {name: describe_metric(m, name) for name, m in metrics.items()}
     return frame
+
+
+def _warn_if_aggregated(metric: Any, name: str, scores: Any, n: int) -> None:
+    """Warn when a per-sample metric returned one number for the whole batch (e.g. Quantus's
+    ``return_aggregate=True``): a table would read it as the score of one sample."""
+    if n < 2 or isinstance(scores, Mapping) or not getattr(metric, "scores_per_sample", True):
+        return
+    if np.size(np.asarray(scores, dtype=object)) == 1:
+        warnings.warn(
+            f"metric {name!r} returned one number for {n} samples (return_aggregate=True?); it is "
+            "recorded as sample 0, so a table reads it as one sample. Pass return_aggregate=False "
+            "for one score per sample",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def _score_rows(method: str, metric: str, scores: Any) -> list[dict[str, Any]]:

@@ -41,16 +41,18 @@ def _finish(
     echo: Callable[..., Any],
     start: float,
     extra_files: Mapping[str, Path] | None = None,
+    over: str | None = None,
 ) -> JobResult:
     """Write a job's tables and ``summary.json``, show the table and the errors, and return
-    the :class:`JobResult`."""
+    the :class:`JobResult`. ``over="seed"``: each seed's mean first, then mean ± std over seeds."""
     from .report import summarise, to_markdown, write_tables
     from .reproduce._common import write_json
 
-    files = dict(write_tables(scores, out, caption=caption, index=index))
+    summary = {"over": over} if over is not None else {}
+    files = dict(write_tables(scores, out, caption=caption, index=index, **summary))
     files["summary"] = write_json(out / "summary.json", info)
     files.update(extra_files or {})
-    table = summarise(scores, index=index)
+    table = summarise(scores, index=index, **summary)
     echo("")
     echo(to_markdown(table))
     for record in info["errors"]:  # where it failed (without the seed), then the error
@@ -128,9 +130,18 @@ def run_config(
         ),
     }  # fmt: skip
     index = ["model", "method"] if scores["model"].nunique() > 1 else "method"
-    caption = f"xai_sanity study {source}: mean ± std over seeds {list(config.seeds)} and {n_samples} samples"
+    # Several seeds: each seed's mean over the samples, then mean ± std over the seeds.
+    over = "seed" if len(config.seeds) > 1 else None
+    caption = (
+        f"xai_sanity study {source}: mean ± std over seeds {list(config.seeds)} of each seed's mean over "
+        f"{n_samples} samples"
+        if over
+        else f"xai_sanity study {source}: mean ± std over {n_samples} samples (seed {config.seeds[0]})"
+    )
     extra = {"config": out / "study.toml"} if config.path is not None else None
-    return _finish(scores, out, info, index=index, caption=caption, echo=echo, start=start, extra_files=extra)
+    return _finish(
+        scores, out, info, index=index, caption=caption, echo=echo, start=start, extra_files=extra, over=over
+    )
 
 
 def metrics_by_name(
@@ -187,6 +198,38 @@ def metrics_by_name(
         params.update((overrides or {}).get(name, {}))
         built[name] = with_seed(factory, params, seed)
     return built
+
+
+def check_model_on_data(model: Any, x: Any, y: Any, device: str | None = None) -> int:
+    """One forward pass of the first input: the model must take the data and have a class for
+    every label. Returns the number of classes; ``ValueError`` saying what does not fit.
+
+    Run before any work, so that a model and data that do not fit give one clear error rather
+    than a failed cell per method and metric.
+    """
+    import numpy as np
+    import torch
+
+    from ._validation import as_model_input, resolve_device
+
+    target = resolve_device(device, model)
+    try:
+        with torch.no_grad():
+            out = model(as_model_input(np.asarray(x[:1]), model).to(target))
+    except Exception as err:  # noqa: BLE001 - reported with the data's shape
+        lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
+        raise ValueError(
+            f"the model cannot take the data: a forward pass of one input of shape "
+            f"{tuple(np.shape(x)[1:])} failed ({type(err).__name__}: {lines[-1] if lines else ''})"
+        ) from None
+    if not isinstance(out, torch.Tensor) or out.ndim != 2:
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ValueError(f"the model must return class scores (N, n_classes); it returned {shape}")
+    n_classes = int(out.shape[1])
+    top = int(np.max(y)) if len(y) else -1
+    if top >= n_classes:
+        raise ValueError(f"the labels go up to {top} but the model has {n_classes} outputs")
+    return n_classes
 
 
 def evaluate_files(

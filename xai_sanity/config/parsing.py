@@ -51,7 +51,11 @@ BUILTIN_DATA = ("semi_natural",)
 def _parse_data(table: Any, base_dir: Path, source: str) -> DataSpec:
     table = _table(table, "data", source)
     if ("builtin" in table) == ("path" in table):
-        raise _fail(source, "data", "give exactly one of builtin = 'semi_natural' or path = 'data.npz'")
+        # Name the keys that are there, so that a misspelt "path" is recognisable.
+        present = f" (found: {', '.join(sorted(table))})" if table else ""
+        raise _fail(
+            source, "data", f"give exactly one of builtin = 'semi_natural' or path = 'data.npz'{present}"
+        )
     if "path" in table:
         _unknown_keys(table, ("path", "y", "s", "n"), "data", source)
         params: dict[str, Any] = {}

@@ -50,6 +50,10 @@ class Metric(quantus.Metric):
     #: Constructor arguments for the default suite (``xai-sanity demo``, reproductions),
     #: where one number per sample and method is wanted and maps are signed or not.
     suite_params: ClassVar[dict[str, Any]] = {}
+    #: Constructor arguments that turn Quantus's default output into one score per sample
+    #: (e.g. ``FaithfulnessCorrelation``'s ``return_aggregate=False``): applied, under the
+    #: user's own, wherever a metric is named for a table (studies, configs, the default suite).
+    per_sample_params: ClassVar[dict[str, Any]] = {}
     #: Constructor arguments for a cheap run (``xai-sanity demo --quick``, smoke tests),
     #: e.g. fewer perturbation samples; applied by :func:`xai_sanity.demo.default_metrics`.
     quick_params: ClassVar[dict[str, Any]] = {}

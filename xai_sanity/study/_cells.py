@@ -119,7 +119,9 @@ def build_metric(spec: Any, seed: int, name: str) -> Any:
     if isinstance(spec, tuple):
         if len(spec) != 2 or not isinstance(spec[0], str) or not isinstance(spec[1], Mapping):
             raise TypeError(f"metric {name!r}: a tuple must be (registered name, {{params}}), got {spec!r}")
-        factory, params = METRICS[spec[0]], dict(spec[1])
+        factory = METRICS[spec[0]]
+        # One score per sample, as a table needs, unless the spec says otherwise.
+        params = {**getattr(factory, "per_sample_params", {}), **spec[1]}
         parameter = seed_parameter(factory)
         if parameter:
             params[parameter] = int(seed)

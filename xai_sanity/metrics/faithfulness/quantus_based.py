@@ -182,7 +182,8 @@ class FaithfulnessCorrelation(_QuantusFaithfulness):
         "have attribution sums or output drops that do not vary (e.g. a constant or all-zero map); "
         "their correlation is NaN"
     )
-    suite_params: ClassVar[dict[str, Any]] = {"nr_runs": 20, "subset_size": 0.02, "return_aggregate": False}
+    per_sample_params: ClassVar[dict[str, Any]] = {"return_aggregate": False}
+    suite_params: ClassVar[dict[str, Any]] = {"nr_runs": 20, "subset_size": 0.02, **per_sample_params}
     quick_params: ClassVar[dict[str, Any]] = {"nr_runs": 5, "subset_size": 0.02}
 
     @with_parameters(_SHARED_PARAMETERS, order=(*_QUANTUS_ORDER, "seed"), return_aggregate=True)
@@ -289,9 +290,8 @@ class PixelFlipping(_QuantusFaithfulness):
         "have a constant map (e.g. all zero), which orders no pixel; their scores are NaN"
     )
     default_softmax: ClassVar[bool] = True
-    suite_params: ClassVar[dict[str, Any]] = {
-        "features_in_step": None, "max_steps": 32, "return_auc_per_sample": True,
-    }  # fmt: skip
+    per_sample_params: ClassVar[dict[str, Any]] = {"return_auc_per_sample": True}
+    suite_params: ClassVar[dict[str, Any]] = {"features_in_step": None, "max_steps": 32, **per_sample_params}
     quick_params: ClassVar[dict[str, Any]] = {"max_steps": 8}
 
     # Quantus's order: its own features_in_step first, return_auc_per_sample after

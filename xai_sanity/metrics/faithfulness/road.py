@@ -128,10 +128,11 @@ class ROAD(FaithfulnessMetric):
     """
 
     name = "ROAD"
-    #: Quantus's output (MoRF accuracy) is better low; instances with ``return_area_per_sample``
-    #: set their own (the area is better high).
-    score_direction: ClassVar[ScoreDirection] = ScoreDirection.LOWER
-    suite_params: ClassVar[dict[str, Any]] = {"return_area_per_sample": True}
+    #: The per-sample area (what tables and the default suite use) is better high; an instance
+    #: giving Quantus's MoRF accuracies sets its own (better low).
+    score_direction: ClassVar[ScoreDirection] = ScoreDirection.HIGHER
+    per_sample_params: ClassVar[dict[str, Any]] = {"return_area_per_sample": True}
+    suite_params: ClassVar[dict[str, Any]] = per_sample_params
     quick_params: ClassVar[dict[str, Any]] = {"fractions": (0.1, 0.3, 0.5, 0.7, 0.9)}
 
     @with_parameters(COMMON_PARAMETERS, order=_QUANTUS_ORDER)
@@ -156,8 +157,8 @@ class ROAD(FaithfulnessMetric):
         self.return_area_per_sample = bool(return_area_per_sample)
         # Quantus's dictionary holds one number per percentage for the whole call.
         self.scores_per_sample = self.return_area_per_sample  # type: ignore[misc]
-        if self.return_area_per_sample:
-            self.score_direction = ScoreDirection.HIGHER  # type: ignore[misc]
+        if not self.return_area_per_sample:
+            self.score_direction = ScoreDirection.LOWER  # type: ignore[misc]
         if percentages is not None and fractions is not None:
             raise ValueError("give the grid as percentages (Quantus's) or as fractions, not both")
         self.percentages = percentages
