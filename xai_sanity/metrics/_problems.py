@@ -34,6 +34,19 @@ NON_FINITE = "have non-finite attributions (NaN or Inf); their scores are NaN"
 _INTERNAL = frozenset({"xai_sanity", "quantus"})
 
 
+def constant_samples(a_batch: np.ndarray) -> np.ndarray:
+    """Which samples of a batch have a constant map (every value equal, e.g. all zero).
+
+    Examples
+    --------
+    >>> constant_samples(np.array([[0.0, 0.0], [0.7, 0.7], [1.0, 2.0]]))
+    array([ True,  True, False])
+    """
+    a = np.asarray(a_batch)
+    flat = a.reshape(a.shape[0], -1)
+    return (flat == flat[:, :1]).all(axis=1)
+
+
 def finite_samples(a_batch: np.ndarray) -> np.ndarray:
     """Which samples of a batch have finite attributions only.
 

@@ -32,6 +32,7 @@ from quantus.helpers.enums import ScoreDirection
 from ..._safety import preserve_global_rng
 from ..._signatures import parameters_of, with_parameters
 from .._plumbing import MetricCall
+from .._problems import constant_samples
 from ..base import COMMON_PARAMETERS
 from .base import FaithfulnessMetric
 
@@ -103,9 +104,7 @@ class _QuantusFaithfulness(FaithfulnessMetric):
         # A constant map (e.g. all zero: a dead Grad-CAM) orders no pixel and has constant
         # subset sums: its score is undefined (NaN, counted by the caller); Quantus raises a
         # bare AssertionError on all-zero maps, for the whole call.
-        flat = a.reshape(len(a), -1)
-        constant = np.all(flat == flat[:, :1], axis=1)
-        keep = np.flatnonzero(finite & ~constant)
+        keep = np.flatnonzero(finite & ~constant_samples(a))
         if keep.size:
             metric = self._quantus_metric(call.x)
             softmax = self.default_softmax if call.softmax is None else call.softmax

@@ -20,6 +20,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import rankdata
 
+from .._problems import constant_samples
+
 __all__ = [
     "CONSTANT_MAP",
     "EMPTY_MASK",
@@ -59,7 +61,7 @@ def _constant(a: np.ndarray, empty: np.ndarray) -> np.ndarray:
 
     An empty mask is the problem such a sample is reported with (one problem per sample).
     """
-    return ~empty & (a == a[:, :1]).all(axis=1)
+    return ~empty & constant_samples(a)
 
 
 def flatten(a_batch: np.ndarray, s_batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
