@@ -183,6 +183,18 @@ def as_target_tensor(targets: object, n: int, device: torch.device, name: str = 
     return torch.from_numpy(arr).to(device)
 
 
+def count_classes(model: nn.Module, x: np.ndarray) -> int | None:
+    """The model's number of classes, from one forward pass (``None`` if not ``(1, C)``).
+
+    Runs without gradients on the model's device and in its floating dtype; the caller puts
+    the model in eval mode and hands it back as it came.
+    """
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+    with torch.no_grad():
+        out = model(torch.as_tensor(np.ascontiguousarray(x)).to(device=model_device(model), dtype=dtype))
+    return int(out.shape[1]) if isinstance(out, torch.Tensor) and out.ndim == 2 else None
+
+
 def check_targets_in_range(targets: torch.Tensor, n_classes: int, name: str = "targets") -> None:
     if targets.numel() and int(targets.max()) >= n_classes:
         raise ValueError(f"{name} contains class {int(targets.max())} but the model has {n_classes} outputs")

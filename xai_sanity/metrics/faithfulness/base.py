@@ -14,7 +14,7 @@ import torch
 from quantus.helpers.enums import DataType, EvaluationCategory
 
 from ..._safety import model_guard
-from ..._validation import as_model_input, check_targets_in_range
+from ..._validation import check_targets_in_range, count_classes
 from .._plumbing import MetricCall
 from .._problems import NON_FINITE, SampleProblems, finite_samples
 from ..base import Metric
@@ -53,9 +53,9 @@ class FaithfulnessMetric(SampleProblems, Metric):
             # Predictions need eval mode (Quantus's wrapper refuses a model in training mode);
             # the guard hands the model back as it came.
             with model_guard(call.model, eval_mode=True, freeze=False):
-                with torch.no_grad():  # labels must index the model's outputs (an IndexError later)
-                    n_classes = int(call.model(as_model_input(call.x[:1], call.model)).shape[-1])
-                check_targets_in_range(torch.as_tensor(call.y), n_classes, "y_batch")
+                n_classes = count_classes(call.model, call.x[:1])
+                if n_classes is not None:  # labels must index the model's outputs (an IndexError later)
+                    check_targets_in_range(torch.as_tensor(call.y), n_classes, "y_batch")
                 a = np.asarray(call.attributions())
                 finite = finite_samples(a)
                 scores = np.asarray(self._score_samples(call, a, finite), dtype=np.float64)

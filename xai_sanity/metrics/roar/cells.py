@@ -5,7 +5,7 @@ template, the trainer and the cell's own seed. Jobs are independent and picklabl
 :func:`run_cells` can run them on any :class:`concurrent.futures.Executor` (a process pool,
 Dask's ``Client.get_executor()``) with the same numbers as a sequential run; it reports each
 finished cell to a callback as soon as it is done, so a killed run keeps what it finished.
-:func:`check_batchable` and :func:`count_classes` let the metric refuse, before any work, a
+:func:`check_batchable` and :func:`~xai_sanity._validation.count_classes` let the metric refuse, before any work, a
 model the batched recipe cannot train and labels the model has no class for.
 """
 
@@ -26,7 +26,7 @@ from torch.nn.modules.dropout import _DropoutNd
 
 from ..._model_ops import fresh_copy
 from ..._safety import make_generator
-from ..._validation import model_device
+from ..._validation import count_classes  # re-exported: its old home
 from ..imputation import add_noise
 from .removal import noise_generator
 
@@ -153,18 +153,6 @@ def run_cell(cell: Cell) -> float:
             raise TypeError(f"train_func must return the trained nn.Module, got {type(trained).__name__}")
         model = trained
     return float(evaluate_accuracy(model, x_test, cell.y_test))
-
-
-def count_classes(model: nn.Module, x: np.ndarray) -> int | None:
-    """The model's number of classes, from one forward pass (``None`` if not ``(1, C)``).
-
-    Runs without gradients on the model's device and in its floating dtype; the caller puts
-    the model in eval mode and hands it back as it came.
-    """
-    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
-    with torch.no_grad():
-        out = model(torch.as_tensor(np.ascontiguousarray(x)).to(device=model_device(model), dtype=dtype))
-    return int(out.shape[1]) if isinstance(out, torch.Tensor) and out.ndim == 2 else None
 
 
 def check_batchable(model: nn.Module) -> None:
