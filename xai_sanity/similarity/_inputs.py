@@ -39,11 +39,15 @@ def _pair(a: ArrayLike, b: ArrayLike, min_ndim: int = 2) -> tuple[torch.Tensor, 
     device = _device_of(a, b)
     ta = as_input_tensor(a, device, name="a", min_ndim=min_ndim)
     tb = as_input_tensor(b, device, name="b", min_ndim=min_ndim)
+    _check_same_shape(ta, tb)
+    return ta, tb
+
+
+def _check_same_shape(ta: torch.Tensor, tb: torch.Tensor) -> None:
     if ta.shape != tb.shape:
         raise ValueError(
             f"a and b must have the same shape, got a: {tuple(ta.shape)} and b: {tuple(tb.shape)}"
         )
-    return ta, tb
 
 
 def _check_bool(value: object, name: str) -> bool:

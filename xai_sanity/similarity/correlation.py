@@ -17,6 +17,7 @@ from .._validation import as_input_tensor
 from ._inputs import (
     ArrayLike,
     _check_bool,
+    _check_same_shape,
     _compare_rows,
     _constant_rows,
     _device_of,
@@ -178,10 +179,7 @@ def spearman_against(a: ArrayLike, absolute: bool = False) -> Callable[..., np.n
         return_tensor = _check_bool(return_tensor, "return_tensor")
         device = _device_of(a, b)
         tb = as_input_tensor(b, device, name="b", min_ndim=2)
-        if tb.shape != ta.shape:
-            raise ValueError(
-                f"a and b must have the same shape, got a: {tuple(ta.shape)} and b: {tuple(tb.shape)}"
-            )
+        _check_same_shape(ta, tb)
         y = rows(tb, "b")
         scores = _pearson_rows(ranks.to(device), _average_ranks(y))
         return _finish(name, scores, constant.to(device), _constant_rows(y), reason, return_tensor)
