@@ -111,13 +111,17 @@ def methods_per_seed(methods: Any, seeds: Sequence[int]) -> tuple[list[str], dic
     return list(base), seeded
 
 
-def metrics_per_seed(metrics: Any, seeds: Sequence[int]) -> tuple[list[str], dict[tuple[str, int], Any]]:
+def metrics_per_seed(
+    metrics: Any, seeds: Sequence[int], has_masks: bool = True
+) -> tuple[list[str], dict[tuple[str, int], Any]]:
     """The metric names, and each metric built and seeded per ``(name, seed)``; ``None``
-    gives the default suite, :func:`xai_sanity.reproduce.demo.default_metrics`, per seed."""
+    gives the default suite (:func:`xai_sanity.jobs.metrics_by_name`) per seed, less the
+    metrics that need masks when there are none. Named metrics that need masks without
+    them are refused (``ValueError``)."""
     if metrics is None:
-        from ..reproduce.demo import default_metrics
+        from ..jobs import metrics_by_name
 
-        per_seed = {seed: default_metrics(seed=seed) for seed in seeds}
+        per_seed = {seed: metrics_by_name(None, seed=seed, has_masks=has_masks) for seed in seeds}
         built = {
             (name, seed): seeded_metric(metric, seed, fresh=True)
             for seed, suite in per_seed.items()
@@ -126,6 +130,13 @@ def metrics_per_seed(metrics: Any, seeds: Sequence[int]) -> tuple[list[str], dic
         return list(per_seed[seeds[0]]), built
     specs = named(metrics, "metrics")
     built = {(name, seed): build_metric(spec, seed, name) for name, spec in specs.items() for seed in seeds}
+    needy = [n for n in specs if getattr(built[(n, seeds[0])], "requires_s_batch", False)]
+    if needy and not has_masks:
+        raise ValueError(
+            f"metrics {needy} need ground-truth masks (s_batch) and the data has none: give masks "
+            "with the data ((x, y, s); in a config, a [data] file with 's' or 'masks'), or leave "
+            "these metrics out"
+        )
     return list(specs), built
 
 

@@ -144,22 +144,9 @@ class Study:
             raise TypeError(f"explain_func_kwargs must be a dict, got {type(explain_func_kwargs).__name__}")
         self.explain_func_kwargs = dict(explain_func_kwargs or {})
         self.method_names, self._methods = methods_per_seed(methods, self.seeds)
-        self.metric_names, self._metrics = metrics_per_seed(metrics, self.seeds)
-        if self.data[2] is None:  # no masks: localisation metrics cannot run
-            needy = [
-                n
-                for n in self.metric_names
-                if getattr(self._metrics[(n, self.seeds[0])], "requires_s_batch", False)
-            ]
-            if needy and metrics is None:  # the default suite, less what needs masks (as evaluate's)
-                self.metric_names = [n for n in self.metric_names if n not in needy]
-                self._metrics = {key: m for key, m in self._metrics.items() if key[0] not in needy}
-            elif needy:
-                raise ValueError(
-                    f"metrics {needy} need ground-truth masks (s_batch) and the data has none: give masks "
-                    "with the data ((x, y, s); in a config, a [data] file with 's' or 'masks'), or leave "
-                    "these metrics out"
-                )
+        self.metric_names, self._metrics = metrics_per_seed(
+            metrics, self.seeds, has_masks=self.data[2] is not None
+        )
         #: After :meth:`run`: counts of cells (``cells``, ``from_cache``, ``computed``,
         #: ``failed``) and the run's ``seconds``.
         self.last_run: dict[str, float] = {}
